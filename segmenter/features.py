@@ -1,0 +1,77 @@
+"""Frame features: log-mel energies every 10 ms, computed block by block (librosa STFT).
+
+Frame i covers [i/100, (i+1)/100) and its 25 ms window is centred on that span's centre,
+so features, model scores and reference labels share one frame index.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import librosa
+import numpy as np
+
+from .media import SAMPLE_RATE
+
+HOP = SAMPLE_RATE // 100  # 10 ms
+N_FFT = 400  # 25 ms window
+N_MELS = 64
+LEAD = N_FFT // 2 - HOP // 2  # zeros before sample 0 so that window i is centred on frame i
+FLOOR_DB = -100.0
+
+
+@lru_cache(maxsize=1)
+def mel_basis() -> np.ndarray:
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50.0,
+                               fmax=SAMPLE_RATE / 2).astype(np.float32)
+
+
+def frame_count(n_samples: int) -> int:
+    return -(-n_samples // HOP)
+
+
+def _log_mel(frames_audio: np.ndarray) -> np.ndarray:
+    spec = librosa.stft(frames_audio, n_fft=N_FFT, hop_length=HOP, center=False, window="hann")
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    mel = mel_basis() @ power
+    # Scaled so typical broadcast levels land in roughly [-2, 2]; absolute level is kept
+    # on purpose, since silence versus quiet noise is a matter of level.
+    return ((10.0 * np.log10(mel + 1e-10) + 40.0) / 20.0).T.astype(np.float32)
+
+
+class FeatureStream:
+    """Push audio blocks, get the feature frames that are complete so far; `finish` pads the end."""
+
+    def __init__(self) -> None:
+        self._carry = np.zeros(LEAD, dtype=np.float32)
+        self._samples = 0
+        self._emitted = 0
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        self._samples += len(block)
+        buf = np.concatenate((self._carry, block.astype(np.float32, copy=False)))
+        n = (len(buf) - N_FFT) // HOP + 1 if len(buf) >= N_FFT else 0
+        self._carry = buf[n * HOP:]
+        if n == 0:
+            return np.zeros((0, N_MELS), dtype=np.float32)
+        self._emitted += n
+        return _log_mel(buf[:(n - 1) * HOP + N_FFT])
+
+    def finish(self) -> np.ndarray:
+        remaining = frame_count(self._samples) - self._emitted
+        if remaining <= 0:
+            return np.zeros((0, N_MELS), dtype=np.float32)
+        need = (remaining - 1) * HOP + N_FFT
+        buf = np.concatenate((self._carry, np.zeros(max(0, need - len(self._carry)), np.float32)))
+        self._emitted += remaining
+        return _log_mel(buf[:need])
+
+    @property
+    def samples(self) -> int:
+        return self._samples
+
+
+def log_mel(audio: np.ndarray) -> np.ndarray:
+    """Features of a whole (short) signal: (frames, N_MELS), frames = ceil(len / 160)."""
+    stream = FeatureStream()
+    head = stream.push(audio)
+    return np.concatenate((head, stream.finish()))

@@ -1,0 +1,64 @@
+"""Media -> features -> frame scores -> segments, streamed, with the model loaded once."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .features import FeatureStream
+from .media import SAMPLE_RATE, stream_audio
+from .network import NumpyNet
+from .segments import Segmentation, SmoothingParams, smooth
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+DEFAULT_SEGMENTER = "segmenter-v1"
+MODEL_ENV = "SEGMENTER_MODEL"
+
+
+def resolve_model_dir(model_dir: str | os.PathLike | None, env: str, default: str) -> Path:
+    """An explicit directory, else `$env`, else `pretrained/<default>`."""
+    chosen = Path(model_dir or os.environ.get(env) or PRETRAINED / default)
+    if not (chosen / "weights.npz").is_file():
+        raise FileNotFoundError(f"no model at {chosen} (expected weights.npz there)")
+    return chosen
+
+
+class Segmenter:
+    """A loaded frame classifier; `segment` is safe to call from several threads."""
+
+    def __init__(self, net: NumpyNet, model_dir: Path):
+        self.net = net
+        self.model_dir = model_dir
+        self.card = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike | None = None) -> "Segmenter":
+        d = resolve_model_dir(model_dir, MODEL_ENV, DEFAULT_SEGMENTER)
+        return cls(NumpyNet.load(d / "weights.npz"), d)
+
+    def _features(self, path: str | os.PathLike, counter: list[int],
+                  progress: Callable[[float], None] | None) -> Iterator[np.ndarray]:
+        feats = FeatureStream()
+        for block in stream_audio(path):
+            yield feats.push(block)
+            if progress:
+                progress(len(block) / SAMPLE_RATE)
+        yield feats.finish()
+        counter.append(feats.samples)
+
+    def frame_probs(self, path: str | os.PathLike,
+                    progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, float]:
+        """(frames x 4) class probabilities as uint8, and the duration in seconds."""
+        samples: list[int] = []
+        chunks = [np.round(p * 255).astype(np.uint8)
+                  for p in self.net.stream(self._features(path, samples, progress))]
+        probs = np.concatenate(chunks) if chunks else np.zeros((0, 4), np.uint8)
+        return probs, samples[0] / SAMPLE_RATE
+
+    def segment(self, path: str | os.PathLike, params: SmoothingParams = SmoothingParams(),
+                progress: Callable[[float], None] | None = None) -> Segmentation:
+        probs, duration = self.frame_probs(path, progress)
+        return smooth(probs, duration, params)
