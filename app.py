@@ -1,0 +1,240 @@
+"""
+Speech Segmenter: a CLAMS app over the `segmenter` engine.
+
+For each AudioDocument and VideoDocument it adds one view holding TimeFrames (integer
+milliseconds, end exclusive) that tile the medium from 0 to its duration, labelled speech /
+music / noise / silence (or speech / non-speech), each with a `classification` of scores.
+With `separate=true` the view also holds the separated speech track as a new AudioDocument
+and an Alignment from the source to it.
+
+This file is a thin adapter: all signal processing lives in `segmenter/`, which never imports
+clams. The models are loaded once, in `__init__`, i.e. before gunicorn forks its workers; the
+engine runs NumPy inference, so nothing depends on TensorFlow surviving a fork.
+"""
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+from clams import ClamsApp, Restifier
+from mmif import AnnotationTypes, Document, DocumentTypes, Mmif, View
+
+import metadata as app_metadata
+import numpy as np
+
+from segmenter.features import FeatureStream
+from segmenter.media import SAMPLE_RATE, MediaError
+from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir, temp_sibling
+from segmenter.pipeline import Segmenter
+from segmenter.segments import BINARY_LABELS, LABELS, Segmentation, SmoothingParams
+
+try:  # separation lands separately; the app works without it
+    from segmenter import separation as _separation
+except ImportError:  # pragma: no cover - depends on the checkout
+    _separation = None
+
+
+class DocumentMediaError(RuntimeError):
+    """A document's medium could not be used: names the document id, the path and the reason."""
+
+
+class ParameterError(ValueError):
+    """A parameter value is out of range: names the parameter."""
+
+
+class SeparationUnavailableError(RuntimeError):
+    """separate=true but the separation model is not installed."""
+
+
+def to_ms(seconds: float) -> int:
+    """The one rounding rule for all boundaries: to the nearest millisecond, halves up."""
+    return int(seconds * 1000 + 0.5)
+
+
+def frames_ms(segments, duration: float) -> list[tuple[int, int, object]]:
+    """(start_ms, end_ms, segment) tiling [0, round(duration ms)) without gaps or overlaps.
+
+    Every boundary is converted once, so adjacent frames share it; frames that round to
+    nothing are dropped (their neighbour absorbs them).
+    """
+    end_ms = to_ms(duration)
+    bounds = [0] + [min(max(to_ms(s.start), 0), end_ms) for s in segments[1:]] + [end_ms]
+    out = []
+    for i, seg in enumerate(segments):
+        a, b = bounds[i], bounds[i + 1]
+        if b > a:  # bounds never decrease and start at 0, so the kept frames tile exactly
+            out.append((a, b, seg))
+    return out
+
+
+class SpeechSegmenter(ClamsApp):
+
+    def __init__(self):
+        super().__init__()
+        self.segmenter = Segmenter.load()
+        self._warm_up()
+        self._separator = None
+        if _separation is not None:
+            try:
+                self._separator = _separation.Separator.load()
+            except FileNotFoundError as e:
+                self.logger.info("separation unavailable until its model is installed: %s", e)
+
+    def _warm_up(self) -> None:
+        """Run the feature and network code once on a second of zeros, before any fork.
+
+        librosa loads its submodules (and numba) lazily on first use, which costs seconds.
+        gunicorn recycles a worker after every request (max_requests=1), so without this
+        every request would pay that import again in a fresh worker.
+        """
+        feats = FeatureStream()
+        chunks = [feats.push(np.zeros(SAMPLE_RATE, np.float32)), feats.finish()]
+        for _ in self.segmenter.net.stream(iter(chunks)):
+            pass
+
+    def _appmetadata(self):
+        # metadata.py next to this file provides the metadata
+        pass
+
+    # -- parameters ---------------------------------------------------------------------
+
+    @staticmethod
+    def smoothing_params(parameters: dict) -> SmoothingParams:
+        values = {}
+        for name, field in app_metadata.SMOOTHING_PARAMS.items():
+            if parameters.get(name) is not None:
+                values[field] = float(parameters[name])
+        try:
+            return SmoothingParams().with_values(**values)
+        except ValueError as e:
+            field = next((f for f in values if str(e).startswith(f)), None)
+            name = next((n for n, f in app_metadata.SMOOTHING_PARAMS.items() if f == field), "?")
+            raise ParameterError(f"invalid value for parameter '{name}': {e}") from None
+
+    @property
+    def separator(self):
+        if self._separator is None:
+            if _separation is None:
+                raise SeparationUnavailableError("separate=true, but this build has no separation module")
+            try:
+                self._separator = _separation.Separator.load()
+            except FileNotFoundError as e:
+                raise SeparationUnavailableError(f"separate=true, but the separation model is missing: {e}")
+        return self._separator
+
+    # -- annotation ---------------------------------------------------------------------
+
+    def _annotate(self, mmif: Mmif, **parameters) -> Mmif:
+        params = self.smoothing_params(parameters)
+        fine = parameters.get("labels", "fine") != "binary"
+        separate = bool(parameters.get("separate", False))
+        speech_only = bool(parameters.get("speechOnly", False))
+        out_dir: Optional[Path] = None
+        if separate:
+            separator = self.separator
+            requested = parameters.get("outputDir") or app_metadata.output_dir_default()
+            try:
+                out_dir = prepare_output_dir(requested)
+            except OutputDirError as e:
+                raise OutputDirError(f"parameter 'outputDir': {e}") from None
+        docs = (mmif.get_documents_by_type(DocumentTypes.AudioDocument)
+                + mmif.get_documents_by_type(DocumentTypes.VideoDocument))
+        input_paths = [p for p in (self._path_or_none(d) for d in docs) if p]
+        for doc in docs:
+            path = self._path(doc)
+            try:
+                seg = self.segmenter.segment(path, params)
+            except MediaError as e:
+                raise DocumentMediaError(
+                    f"document {doc.id} ({e.path}): {e.reason}") from None
+            view = mmif.new_view()
+            self.sign_view(view, parameters)
+            self._add_timeframes(view, doc, seg, fine)
+            if separate:
+                self._add_separated(view, doc, path, seg if speech_only else None,
+                                    separator, out_dir, params, input_paths)
+        return mmif
+
+    @staticmethod
+    def _path_or_none(doc: Document) -> Optional[str]:
+        try:
+            return doc.location_path(nonexist_ok=True)
+        except Exception:
+            return None
+
+    @staticmethod
+    def _path(doc: Document) -> str:
+        if not doc.location:
+            raise DocumentMediaError(f"document {doc.id} (no location): the document has no location")
+        try:
+            return doc.location_path(nonexist_ok=True)
+        except Exception as e:
+            raise DocumentMediaError(f"document {doc.id} ({doc.location}): cannot resolve location ({e})") from None
+
+    def _add_timeframes(self, view: View, doc: Document, seg: Segmentation, fine: bool) -> None:
+        labelset = list(LABELS if fine else BINARY_LABELS)
+        segments = seg.segments if fine else seg.binary()
+        frames = frames_ms(segments, seg.duration) if segments else []
+        if not frames:
+            # The SDK deletes views without annotations; a warning keeps the view, so the
+            # output says explicitly which document was empty.
+            view.metadata.warnings = [UserWarning(
+                f"document {doc.id}: the medium has no audio samples (zero length); no TimeFrames")]
+            return
+        view.new_contain(AnnotationTypes.TimeFrame, document=doc.id, timeUnit="milliseconds",
+                         labelset=labelset)
+        for start, end, s in frames:
+            view.new_annotation(AnnotationTypes.TimeFrame, start=start, end=end, label=s.label,
+                                classification={k: float(s.scores[k]) for k in labelset})
+
+    def _add_separated(self, view: View, doc: Document, path: str, speech: Optional[Segmentation],
+                       separator, out_dir: Path, params: SmoothingParams, inputs: list[str]) -> None:
+        options = {"kind": "separated", "speechOnly": speech is not None,
+                   "model": str(getattr(separator, "model_dir", "separator"))}
+        if speech is not None:
+            options["smoothing"] = {k: getattr(params, k) for k in SmoothingParams.names()}
+        out = derived_path(out_dir, path, options, inputs=inputs)
+        tmp = temp_sibling(out)
+        try:
+            separator.separate(path, tmp, speech_only=speech)
+            os.replace(tmp, out)  # atomic: concurrent identical requests never see a partial file
+        except MediaError as e:
+            raise DocumentMediaError(f"document {doc.id} ({e.path}): {e.reason}") from None
+        except OSError as e:
+            raise OutputDirError(f"parameter 'outputDir': cannot write {out}: {e.strerror or e}") from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        d = Document()
+        d.at_type = DocumentTypes.AudioDocument
+        d.id = "sep1"
+        d.location = str(out)
+        d.properties.mime = "audio/wav"
+        view.add_document(d)
+        d.add_property("origins", [doc.id])
+        d.add_property("origination", "derived")
+        view.new_annotation(AnnotationTypes.Alignment, source=doc.id, target=d.id)
+
+
+def get_app():
+    return SpeechSegmenter()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", action="store", default="5000", help="set port to listen")
+    parser.add_argument("--production", action="store_true", help="run gunicorn server")
+    parser.add_argument("--host", default="0.0.0.0",
+                        help="address to bind (default 0.0.0.0; use 127.0.0.1 for loopback only)")
+    parsed_args = parser.parse_args()
+
+    app = get_app()
+    http_app = Restifier(app, port=int(parsed_args.port))
+    http_app.host = parsed_args.host
+    if parsed_args.production:
+        http_app.serve_production()
+    else:
+        app.logger.setLevel(logging.DEBUG)
+        http_app.run()
