@@ -1,0 +1,63 @@
+"""Helpers shared by the benchmark drivers (run in the main venv, /work/main/.venv)."""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+VENVS = HERE / ".venvs"
+SYSTEMS_DIR = HERE / "systems"
+OUT = HERE / "out"
+MAIN_PY = os.environ.get("MAIN_PYTHON") or (
+    str(REPO / ".venv/bin/python") if (REPO / ".venv/bin/python").exists() else sys.executable)
+DEFAULT_CORPUS = Path(os.environ.get("SPEECH_CORPUS", Path.home() / ".cache/speech-corpus/dev"))
+
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                     "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+CPU = os.environ.get("BENCH_CPU", "0")  # the single core for taskset
+
+
+def venv_python(venv: str) -> str:
+    return str(VENVS / venv / "bin/python")
+
+
+def env_single_thread(extra: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.update(SINGLE_THREAD_ENV)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def pinned(cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", CPU, *cmd]
+
+
+def run_measured(cmd: list[str], cwd: Path = REPO, env: dict | None = None, log: Path | None = None,
+                 stdout=None) -> dict:
+    """Run a child to completion; wall seconds and peak RSS (MB, the child and its waited-for
+    descendants, from wait4), exit code."""
+    logf = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env=env or env_single_thread(),
+                             stdout=stdout if stdout is not None else logf, stderr=logf)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log:
+            logf.close()
+    return {"seconds": wall, "peak_rss_mb": ru.ru_maxrss / 1024, "returncode": p.returncode,
+            "cpu_seconds": ru.ru_utime + ru.ru_stime, "cmd": " ".join(shlex.quote(c) for c in cmd)}
+
+
+def fmt(x, nd=3):
+    return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))

@@ -1,0 +1,132 @@
+"""Segmentation speed and memory on the dev 1-hour MP3 (long/long.mp3, 44.1 kHz stereo 128 kb/s).
+
+One core (`taskset -c 0`), one thread, cold process start to finished output, wall time of:
+  ffmpeg   : ffmpeg -threads 1 -i long.mp3 -ac 1 -ar 16000 -f s16le -   (to /dev/null; the reference)
+  ours     : python -m segmenter segment long.mp3 --out /tmp/x.tsv       (main venv; --ours-cmd overrides)
+  silero   : run_silero.py long.mp3 (ffmpeg decode + VAD), its venv
+  brandeis : run_brandeis_acs.py long.mp3 (ffmpeg decode + its pipeline), its venv
+Rounds are interleaved (each round runs every system once); each system's time is the median
+over rounds, and its ratio is the median of the per-round ratios to that round's ffmpeg time.
+Peak RSS (wait4 of the child, i.e. /usr/bin/time's figure) of ours on the 1-hour file and on a
+10-hour file (long.mp3 x10 with ffmpeg's concat demuxer, stream copy, in a temp dir).
+
+Run in the main venv:  .venv/bin/python benchmarks/seg_speed.py [--rounds 2] [--no-10h]
+Writes benchmarks/out/seg_speed.{md,json}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, SYSTEMS_DIR, env_single_thread, fmt, pinned,
+                    run_measured, venv_python)
+
+OURS_DEFAULT = MAIN_PY + " -m segmenter segment {input} --out {out_tsv}"
+
+
+def commands(media: Path, tmp: Path, ours_cmd: str) -> dict[str, list[str]]:
+    return {
+        "ffmpeg": ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(media),
+                   "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
+        "ours": shlex.split(ours_cmd.replace("{input}", shlex.quote(str(media)))
+                            .replace("{out_tsv}", shlex.quote(str(tmp / "ours.tsv")))),
+        "silero-vad": [venv_python("silero"), str(SYSTEMS_DIR / "run_silero.py"), str(media),
+                       "--out", str(tmp / "silero")],
+        "brandeis-acs": [venv_python("brandeis-acs"), str(SYSTEMS_DIR / "run_brandeis_acs.py"),
+                         str(media), "--out", str(tmp / "brandeis")],
+    }
+
+
+def make_10h(src: Path, dst: Path, times: int = 10) -> None:
+    lst = dst.with_suffix(".txt")
+    lst.write_text("".join(f"file '{src}'\n" for _ in range(times)))
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0",
+                    "-i", str(lst), "-c", "copy", str(dst)], check=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--media", type=Path, default=None, help="default: CORPUS/long/long.mp3")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--systems", nargs="+", default=["ffmpeg", "ours", "silero-vad", "brandeis-acs"])
+    ap.add_argument("--ours-cmd", default=OURS_DEFAULT,
+                    help="command for ours, placeholders {input} and {out_tsv} (default: %(default)s)")
+    ap.add_argument("--no-10h", action="store_true", help="skip the 10-hour memory run")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    media = args.media or args.corpus / "long" / "long.mp3"
+    if not media.exists():
+        sys.exit(f"{media} missing: build the dev corpus (python3 ../shared/corpus/build.py)")
+    if "ffmpeg" not in args.systems:
+        args.systems.insert(0, "ffmpeg")
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "seg_speed.log"
+    log.write_text("")
+
+    runs: dict[str, list[dict]] = {s: [] for s in args.systems}
+    with tempfile.TemporaryDirectory(prefix="seg_speed_") as td:
+        tmp = Path(td)
+        cmds = commands(media, tmp, args.ours_cmd)
+        for rnd in range(args.rounds):
+            for name in args.systems:
+                out = subprocess.DEVNULL if name == "ffmpeg" else None
+                r = run_measured(pinned(cmds[name]), env=env_single_thread(), log=log, stdout=out)
+                r["round"] = rnd
+                runs[name].append(r)
+                print(f"round {rnd} {name}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
+                      + ("" if r["returncode"] == 0 else f" FAILED (exit {r['returncode']}, see {log})"),
+                      file=sys.stderr)
+        mem10 = None
+        if not args.no_10h and "ours" in args.systems and all(r["returncode"] == 0 for r in runs["ours"]):
+            long10 = tmp / "long10.mp3"
+            make_10h(media.resolve(), long10)
+            r = run_measured(pinned(commands(long10, tmp, args.ours_cmd)["ours"]), env=env_single_thread(),
+                             log=log)
+            mem10 = r
+            print(f"ours 10 h: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
+
+    summary = {}
+    for name, rs in runs.items():
+        ok = [r for r in rs if r["returncode"] == 0]
+        if not ok:
+            summary[name] = {"error": f"failed, see {log}", "runs": rs}
+            continue
+        ratios = [r["seconds"] / runs["ffmpeg"][r["round"]]["seconds"] for r in ok]
+        summary[name] = {"seconds_median": statistics.median(r["seconds"] for r in ok),
+                         "ratio_to_ffmpeg_median": statistics.median(ratios),
+                         "peak_rss_mb_max": max(r["peak_rss_mb"] for r in ok), "runs": rs}
+    if mem10 is not None:
+        summary["ours_10h"] = mem10
+
+    lines = [f"File: {media} (1 h). One core (`taskset -c {CPU}`), one thread, cold start to finished "
+             f"output; median of {args.rounds} interleaved rounds.", "",
+             "| system | wall time (s) | × ffmpeg decode | peak RSS (MB) |", "|---|---|---|---|"]
+    for name in args.systems:
+        s = summary[name]
+        if "error" in s:
+            lines.append(f"| {name} | {s['error']} | | |")
+        else:
+            lines.append(f"| {name} | {s['seconds_median']:.2f} | {s['ratio_to_ffmpeg_median']:.2f} | "
+                         f"{s['peak_rss_mb_max']:.0f} |")
+    if mem10 is not None:
+        ok1 = summary.get("ours", {}).get("peak_rss_mb_max")
+        lines += ["", f"Ours on a 10-hour file (long.mp3 ×10, concat demuxer): {mem10['seconds']:.1f} s, "
+                  f"peak RSS {mem10['peak_rss_mb']:.0f} MB"
+                  + (f" ({mem10['peak_rss_mb'] / ok1:.2f}× the 1-hour figure)" if ok1 else "")
+                  + ("" if mem10["returncode"] == 0 else f" FAILED exit {mem10['returncode']}")]
+    lines += ["", "Commands: " + "; ".join(f"`{n}`: `{summary[n]['runs'][0]['cmd']}`" for n in args.systems)]
+    md = "\n".join(lines) + "\n"
+    print(md)
+    (args.out / "seg_speed.md").write_text(md)
+    (args.out / "seg_speed.json").write_text(json.dumps({"media": str(media), "systems": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

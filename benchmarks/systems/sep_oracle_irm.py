@@ -1,0 +1,35 @@
+"""Oracle ideal ratio mask (the ceiling): STFT 512 / hop 256 (Hann), mask = |S|^2 / (|S|^2 + |N|^2)
+from the clean speech S and background N, applied to the mixture STFT; inverse STFT.
+Runs in the main venv (numpy + scipy)."""
+import _common  # noqa: F401
+import numpy as np
+from scipy.signal import istft, stft
+
+from _common import SR, decode, parse_sep_args, run_separation, write_wav_f32
+
+NFFT, HOP = 512, 256
+
+
+def irm_separate(mix: np.ndarray, speech: np.ndarray, background: np.ndarray) -> np.ndarray:
+    kw = dict(fs=SR, window="hann", nperseg=NFFT, noverlap=NFFT - HOP)
+    _, _, X = stft(mix, **kw)
+    _, _, S = stft(speech, **kw)
+    _, _, N = stft(background, **kw)
+    ps, pn = np.abs(S) ** 2, np.abs(N) ** 2
+    mask = ps / (ps + pn + 1e-12)
+    _, y = istft(mask * X, **kw)
+    return y[:len(mix)].astype(np.float32)
+
+
+def main():
+    args = parse_sep_args(__doc__)
+
+    def separate(mix, item, out_wav):
+        write_wav_f32(out_wav, irm_separate(decode(mix), decode(item / "speech.wav"),
+                                            decode(item / "background.wav")))
+
+    run_separation(args.sep_dir, args.out, separate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Our separator, in the main venv: segmenter.separation.Separator.load().separate(mix_path, out_wav)
+(writes a 16 kHz mono WAV with the mixture's duration). Model: $SEPARATOR_MODEL / its default."""
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
+import _common  # noqa: E402,F401
+from _common import parse_sep_args, run_separation  # noqa: E402
+
+
+def main():
+    args = parse_sep_args(__doc__)
+    from segmenter.separation import Separator
+    t0 = time.perf_counter()
+    sep = Separator.load()
+    load = time.perf_counter() - t0
+    run_separation(args.sep_dir, args.out, lambda mix, item, out_wav: sep.separate(mix, out_wav), load)
+
+
+if __name__ == "__main__":
+    main()
