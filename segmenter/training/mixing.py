@@ -1,0 +1,234 @@
+"""On-the-fly mixing of real recordings into labelled training examples.
+
+Segmentation examples are short "programmes": a few blocks of speech, speech over music or
+noise, music (sometimes with sung lines), noise and silence, at varied levels and SNRs,
+with telephone-band and low-pass channels. Separation examples are speech + background
+mixtures with their clean parts. Everything draws from a seeded numpy Generator.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import butter, sosfilt
+
+from ..media import SAMPLE_RATE
+from .fetch import is_validation
+from .sources import SOURCES
+
+SR = SAMPLE_RATE
+HOP = SR // 100
+SPEECH, MUSIC, NOISE, SILENCE = 0, 1, 2, 3
+
+
+def speech_activity(clip: np.ndarray) -> np.ndarray:
+    """Speech presence per 10 ms frame of a clean speech clip (level relative to the clip).
+
+    Active = smoothed frame energy above max(95th percentile - 35 dB, floor + 6 dB); blips
+    under 30 ms are dropped and pauses under 300 ms are bridged, as the references do.
+    """
+    n = len(clip) // HOP
+    if n == 0:
+        return np.zeros(0, bool)
+    e = np.mean(clip[:n * HOP].reshape(n, HOP).astype(np.float64) ** 2, axis=1)
+    e = np.convolve(e, np.ones(3) / 3, mode="same")
+    db = 10 * np.log10(e + 1e-12)
+    ref, floor = np.percentile(db, 95), np.percentile(db, 3)
+    active = db > max(ref - 35, floor + 6)
+    _fill_runs(active, True, 3, False)
+    _fill_runs(active, False, 30, True, interior_only=True)
+    return active
+
+
+def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int, new: bool, interior_only: bool = False) -> None:
+    change = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    bounds = np.concatenate(([0], change, [len(mask)]))
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        if mask[s] == value and e - s < shorter_than and (not interior_only or (s > 0 and e < len(mask))):
+            mask[s:e] = new
+
+
+@dataclass
+class Pool:
+    """All clips of one kind, with per-source weights, for one split."""
+    clips: list[np.ndarray]
+    source_of: np.ndarray
+    weights: np.ndarray  # per clip: source weight / clips in source
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        return self.clips[rng.choice(len(self.clips), p=self.weights)]
+
+
+def load_pools(cache: Path, validation: bool) -> dict[str, Pool]:
+    """Clips per kind from the decoded cache; `validation` picks the held-out tenth."""
+    pools: dict[str, Pool] = {}
+    for kind in ("speech", "music", "sung", "noise"):
+        clips, src_idx, w = [], [], []
+        for i, src in enumerate(s for s in SOURCES if s.kind == kind):
+            with np.load(cache / "pool" / f"{src.id}.npz") as z:
+                audio, offsets, names = z["audio"], z["offsets"], z["names"]
+            chosen = [j for j, n in enumerate(names) if is_validation(str(n)) == validation]
+            if not chosen and validation:
+                chosen = [0]
+            for j in chosen:
+                clips.append(audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768)
+                src_idx.append(i)
+                w.append(src.weight / len(chosen))
+        w = np.asarray(w)
+        pools[kind] = Pool(clips, np.asarray(src_idx), w / w.sum())
+    return pools
+
+
+def rms_db(x: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-12)
+
+
+def set_level(x: np.ndarray, target_db: float, ref_db: float | None = None) -> np.ndarray:
+    ref = rms_db(x) if ref_db is None else ref_db
+    return x * np.float32(10 ** ((target_db - ref) / 20))
+
+
+def excerpt(pool: Pool, n: int, rng: np.random.Generator, fade: int = 160) -> np.ndarray:
+    """n samples of background: a random stretch of one clip, chained with others if short."""
+    out = np.zeros(0, np.float32)
+    while len(out) < n:
+        c = pool.draw(rng)
+        start = int(rng.integers(0, max(1, len(c) - (n - len(out)))))
+        piece = c[start:start + n - len(out)].copy()
+        f = min(fade, len(piece) // 2)
+        if f:
+            ramp = np.linspace(0, 1, f, dtype=np.float32)
+            piece[:f] *= ramp
+            piece[-f:] *= ramp[::-1]
+        out = np.concatenate((out, piece))
+    return out[:n]
+
+
+def speech_passage(pool: Pool, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n samples of utterances with 0.1-1 s gaps, and their speech activity per frame."""
+    audio = np.zeros(n, np.float32)
+    active = np.zeros(n // HOP, bool)
+    pos = int(rng.uniform(0, 0.8) * SR) // HOP * HOP
+    while pos < n - SR // 5:
+        clip = pool.draw(rng)
+        act = speech_activity(clip)
+        if not act.any():
+            continue
+        idx = np.flatnonzero(act)
+        a, b = max(0, idx[0] - 5) * HOP, min(len(clip), (idx[-1] + 6) * HOP)
+        clip, act = clip[a:b], act[a // HOP:b // HOP]
+        clip = set_level(clip, 0.0, rms_db(clip[np.repeat(act, HOP)[:len(clip)]]) if act.any() else None)
+        m = min(len(clip), n - pos)
+        audio[pos:pos + m] = clip[:m]
+        k = min(len(act), (n - pos) // HOP)
+        active[pos // HOP:pos // HOP + k] = act[:k]
+        pos += m + int(rng.uniform(0.1, 1.0) * SR) // HOP * HOP
+    _fill_runs(active, False, 30, True, interior_only=True)
+    return audio, active
+
+
+def telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    lo, hi = rng.uniform(200, 400), rng.uniform(3000, 3600)
+    return sosfilt(butter(4, [lo, hi], btype="band", fs=SR, output="sos"), x).astype(np.float32)
+
+
+def lowpass(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return sosfilt(butter(6, rng.uniform(3500, 7000), fs=SR, output="sos"), x).astype(np.float32)
+
+
+def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))
+    return set_level(np.fft.irfft(spec, n).astype(np.float32), level_db)
+
+
+BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
+BLOCK_WEIGHTS = np.array([2.0, 1.5, 1.5, 0.5, 2.0, 1.0, 1.5, 1.0])
+
+
+def _background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    if kind == "music":
+        return excerpt(pools["music"], n, rng), MUSIC
+    if kind == "sung":
+        bed = excerpt(pools["music"], n, rng)
+        voice = excerpt(pools["sung"], n, rng, fade=400)
+        return bed + set_level(voice, rms_db(bed) + rng.uniform(0, 10)), MUSIC
+    if kind == "noise":
+        return excerpt(pools["noise"], n, rng), NOISE
+    return np.zeros(n, np.float32), SILENCE
+
+
+def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Audio and 4-class frame labels of one block."""
+    frames = n // HOP
+    level = rng.uniform(-40, -12)
+    if kind.startswith("speech"):
+        bg_kind = kind.split("_")[1] if "_" in kind else "silence"
+        speech, active = speech_passage(pools["speech"], n, rng)
+        if rng.random() < 0.25:
+            speech = telephone(speech, rng)
+        speech = set_level(speech, level, rms_db(speech[np.repeat(active, HOP)]) if active.any() else None)
+        bg, bg_label = _background(bg_kind, pools, n, rng)
+        if bg_label != SILENCE:
+            bg = set_level(bg, level - rng.uniform(-5, 25))
+        labels = np.where(active, SPEECH, bg_label).astype(np.int8)
+        return speech + bg, labels
+    if kind == "silence":
+        audio = (set_level(excerpt(pools["noise"], n, rng), rng.uniform(-75, -58))
+                 if rng.random() < 0.6 else np.zeros(n, np.float32))
+        return audio, np.full(frames, SILENCE, np.int8)
+    audio, label = _background(kind, pools, n, rng)
+    return set_level(audio, level), np.full(frames, label, np.int8)
+
+
+def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled mini-programme of 1-3 blocks; audio (samples) and labels (frames)."""
+    frames = int(seconds * 100)
+    k = int(rng.integers(1, 4))
+    cuts = np.sort(rng.integers(50, frames - 50, size=k - 1)) if k > 1 else np.array([], int)
+    bounds = np.concatenate(([0], cuts, [frames]))
+    kinds = rng.choice(BLOCKS, size=k, p=BLOCK_WEIGHTS / BLOCK_WEIGHTS.sum())
+    audio, labels = [], []
+    for kind, a, b in zip(kinds, bounds[:-1], bounds[1:]):
+        x, y = block(str(kind), pools, (b - a) * HOP, rng)
+        f = min(80, len(x) // 2)
+        ramp = np.linspace(0, 1, f, dtype=np.float32)
+        x[:f] *= ramp
+        x[-f:] *= ramp[::-1]
+        audio.append(x)
+        labels.append(y)
+    x = np.concatenate(audio)
+    if rng.random() < 0.15:
+        x = lowpass(x, rng)
+    x = x + pink_floor(len(x), rng.uniform(-90, -66), rng)
+    peak = np.max(np.abs(x))
+    if peak > 0.95:
+        x *= 0.95 / peak
+    return x.astype(np.float32), np.concatenate(labels)
+
+
+def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech."""
+    n = int(seconds * SR)
+    kind = rng.choice(["music", "sung", "noise"], p=[0.4, 0.2, 0.4])
+    bg, _ = _background(str(kind), pools, n, rng)
+    level = rng.uniform(-38, -16)
+    if rng.random() < 0.1:
+        speech = np.zeros(n, np.float32)
+        bg = set_level(bg, level)
+    else:
+        speech, _ = speech_passage(pools["speech"], n, rng)
+        if rng.random() < 0.2:
+            speech = telephone(speech, rng)
+        speech = set_level(speech, level)
+        bg = set_level(bg, level - rng.uniform(-10, 15))
+    floor = pink_floor(n, rng.uniform(-90, -70), rng)
+    bg = bg + floor
+    mix = speech + bg
+    peak = np.max(np.abs(mix))
+    if peak > 0.95:
+        g = np.float32(0.95 / peak)
+        mix, speech, bg = mix * g, speech * g, bg * g
+    return mix.astype(np.float32), speech.astype(np.float32), bg.astype(np.float32)

@@ -1,0 +1,102 @@
+"""Where training audio comes from: only the Debian packages that the training-data rule allows.
+
+Each source names a package, the files inside it, and what they are (speech, music, sung
+music or noise). No text-to-speech, and nothing from the dev corpus outputs. Licences are
+those of /usr/share/doc/<package>/copyright.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
+HEDGEWARS_SPEECHLIKE = (r"/voices/", r"hogchant", r"Kiss", r"Yoohoo", r"countdown", r"hell_",
+                        r"Hellish", r"ride_of_the_valkyries", r"/\d[A-G]\.ogg", r"homerun")
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    kind: str  # speech | music | sung | noise
+    package: str
+    globs: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    inner_zip: str | None = None
+    weight: float = 1.0
+    license: str = ""
+
+
+SOURCES: tuple[Source, ...] = (
+    # speech
+    Source("festvox_ru", "speech", "festvox-ru", ("usr/share/festival/voices/russian/*/wav/*.wav",),
+           weight=2.0, license="BSD-like"),
+    Source("asterisk_en_g722", "speech", "asterisk-core-sounds-en-g722",
+           ("usr/share/asterisk/sounds/en_US_f_Allison/**/*.g722",), (r"/silence/",), license="CC-BY-SA-3.0"),
+    Source("asterisk_es_g722", "speech", "asterisk-core-sounds-es-g722",
+           ("usr/share/asterisk/sounds/es_MX_f_Allison/**/*.g722",), (r"/silence/",), license="CC-BY-SA-3.0"),
+    Source("asterisk_en_wav", "speech", "asterisk-core-sounds-en-wav",
+           ("usr/share/asterisk/sounds/en_US_f_Allison/**/*.wav",), (r"/silence/",), weight=0.6,
+           license="CC-BY-SA-3.0"),
+    Source("asterisk_es_wav", "speech", "asterisk-core-sounds-es-wav",
+           ("usr/share/asterisk/sounds/es_MX_f_Allison/**/*.wav",), (r"/silence/",), weight=0.6,
+           license="CC-BY-SA-3.0"),
+    Source("asterisk_es_co", "speech", "asterisk-prompt-es-co", ("usr/share/asterisk/sounds/es/**/*.gsm",),
+           (r"/silence/",), weight=0.7, license="GPL"),
+    Source("ktuberling", "speech", "ktuberling-data",
+           ("usr/share/ktuberling/sounds/*/*.ogg", "usr/share/ktuberling/sounds/*/*.wav"), license="GPL-2+"),
+    Source("kajongg", "speech", "kajongg", ("usr/share/kajongg/voices/**/*.ogg",), weight=0.5,
+           license="GPL-2+"),
+    Source("klettres", "speech", "klettres-data", ("usr/share/klettres/**/*.ogg",), weight=0.7,
+           license="GPL-2+"),
+    Source("fillets_cs", "speech", "fillets-ng-data-cs", ("usr/share/games/fillets-ng/sound/**/cs/*.ogg",),
+           weight=1.0, license="GPL-2+"),
+    # music
+    Source("wesnoth", "music", "wesnoth-1.16-music", ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",),
+           (r"silence\.ogg",), weight=1.5, license="GPL-2+"),
+    Source("oad_music", "music", "0ad-data", ("audio/music/*.ogg",), inner_zip=OAD_ZIP, weight=1.5,
+           license="CC-BY-SA-3.0"),
+    Source("freedroid_music", "music", "freedroidrpg-data", ("usr/share/freedroidrpg/data/sound/music/*.ogg",),
+           license="GPL-2+"),
+    Source("singularity", "music", "singularity-music", ("usr/share/games/singularity/music/**/*.ogg",),
+           license="CC-BY-SA-3.0"),
+    Source("hedgewars_music", "music", "hedgewars-data", ("usr/share/games/hedgewars/Data/Music/*.ogg",),
+           license="GPL-2 / CC"),
+    Source("sectoid", "music", "fretsonfire-songs-sectoid",
+           ("usr/share/games/fretsonfire/data/songs/sectoid/*/song.ogg",), license="Expat-style"),
+    Source("stk_music", "music", "supertuxkart-data", ("usr/share/games/supertuxkart/data/music/*.ogg",),
+           weight=1.5, license="GPL-3+ / CC-BY-SA"),
+    Source("warmux_music", "music", "warmux-data", ("usr/share/games/warmux/music/**/*.ogg",),
+           license="GPL-2+"),
+    Source("moh_opsound", "music", "asterisk-moh-opsound-wav", ("usr/share/asterisk/moh/*.wav",), weight=0.7,
+           license="CC-BY-SA-3.0"),
+    # sung music (a cappella lines, laid over instrumental music when used)
+    Source("hedgewars_singer", "sung", "hedgewars-data",
+           ("usr/share/games/hedgewars/Data/Sounds/voices/Singer/*.ogg",), license="GPL-2 / CC"),
+    Source("scratch_vocals", "sung", "scratch", ("usr/share/scratch/Media/Sounds/Vocals/*",), (r"BeatBox",),
+           license="CC-BY-SA-3.0"),
+    Source("sonicpi_choir", "sung", "sonic-pi-samples", ("usr/share/sonic-pi/samples/ambi_choir.flac",),
+           weight=0.5, license="CC0"),
+    # noise
+    Source("oad_ambient", "noise", "0ad-data", ("audio/ambient/**/*.ogg",), inner_zip=OAD_ZIP, weight=3.0,
+           license="CC-BY-SA-3.0"),
+    Source("oad_events", "noise", "0ad-data",
+           ("audio/actor/fauna/animal/*.ogg", "audio/resource/*/*.ogg", "audio/attack/*/*.ogg"),
+           inner_zip=OAD_ZIP, license="CC-BY-SA-3.0"),
+    Source("hedgewars_sfx", "noise", "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds/*.ogg",),
+           HEDGEWARS_SPEECHLIKE, license="GPL-2 / CC"),
+    Source("stk_sfx", "noise", "supertuxkart-data", ("usr/share/games/supertuxkart/data/sfx/*.ogg",),
+           license="GPL-3+ / CC-BY-SA"),
+    Source("warmux_sfx", "noise", "warmux-data",
+           ("usr/share/games/warmux/sound/default/weapons/*.ogg", "usr/share/games/warmux/sound/default/misc/*.ogg"),
+           license="GPL-2+"),
+    Source("freedroid_sfx", "noise", "freedroidrpg-data", ("usr/share/freedroidrpg/data/sound/effects/**/*.ogg",),
+           license="GPL-2+"),
+    Source("scratch_fx", "noise", "scratch",
+           ("usr/share/scratch/Media/Sounds/Animal/*", "usr/share/scratch/Media/Sounds/Effects/*"),
+           license="CC-BY-SA-3.0"),
+)
+
+KINDS = ("speech", "music", "sung", "noise")
+
+
+def packages() -> list[str]:
+    return sorted({s.package for s in SOURCES})

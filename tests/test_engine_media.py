@@ -1,0 +1,81 @@
+"""Media input: every container/codec the issue names, streaming, and each failure mode."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine_fixtures import example_wav  # noqa: F401  (fixture)
+from segmenter.media import (SAMPLE_RATE, MediaNotFoundError, MediaUnreadableError, NoAudioStreamError,
+                             UndecodableMediaError, ffmpeg_binary, read_audio, stream_audio)
+
+FORMATS = {  # suffix: extra ffmpeg output options
+    "wav": [], "mp3": [], "flac": [], "ogg": ["-c:a", "libvorbis"], "opus": ["-c:a", "libopus"],
+    "m4a": ["-c:a", "aac"], "aac": ["-c:a", "aac"],
+}
+VIDEOS = {"mp4": ["-c:v", "libx264", "-c:a", "aac"], "mkv": ["-c:v", "libx264", "-c:a", "libvorbis"],
+          "webm": ["-c:v", "libvpx", "-c:a", "libopus"], "mov": ["-c:v", "libx264", "-c:a", "aac"]}
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", *args], check=True)
+
+
+@pytest.mark.parametrize("suffix", sorted(FORMATS))
+def test_audio_formats_decode_to_16k_mono(example_wav: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"x.{suffix}"
+    ffmpeg("-i", str(example_wav), "-ac", "2", "-ar", "44100", *FORMATS[suffix], str(out))
+    audio = read_audio(out)
+    ref = read_audio(example_wav)
+    assert audio.dtype == np.float32
+    assert abs(len(audio) - len(ref)) < 0.06 * SAMPLE_RATE  # codec priming / padding only
+    assert np.sqrt(np.mean(audio ** 2)) == pytest.approx(np.sqrt(np.mean(ref ** 2)), rel=0.2)
+
+
+@pytest.mark.parametrize("suffix", sorted(VIDEOS))
+def test_video_containers_give_their_audio_track(example_wav: Path, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"v.{suffix}"
+    ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=64x48:d=3:r=10", "-i", str(example_wav), "-t", "3",
+           *VIDEOS[suffix], str(out))
+    audio = read_audio(out)
+    assert abs(len(audio) / SAMPLE_RATE - 3.0) < 0.1
+    assert np.abs(audio).max() > 0.01
+
+
+def test_streaming_yields_bounded_blocks(example_wav: Path) -> None:
+    blocks = list(stream_audio(example_wav, block_seconds=1.0))
+    assert len(blocks) > 3
+    assert max(len(b) for b in blocks) == SAMPLE_RATE
+    assert np.array_equal(np.concatenate(blocks), read_audio(example_wav))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(MediaNotFoundError, match="no such file"):
+        read_audio(tmp_path / "nope.wav")
+
+
+def test_folder_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(MediaUnreadableError, match="not a regular file"):
+        read_audio(tmp_path)
+
+
+def test_random_bytes_are_undecodable(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(UndecodableMediaError, match="cannot decode"):
+        read_audio(bad)
+
+
+def test_video_without_audio(tmp_path: Path) -> None:
+    silent = tmp_path / "silent.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:d=1:r=10", "-c:v", "libx264", str(silent))
+    with pytest.raises(NoAudioStreamError, match="no audio stream"):
+        read_audio(silent)
+
+
+def test_zero_length_audio_is_empty_not_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", str(empty))
+    assert len(read_audio(empty)) == 0
