@@ -100,6 +100,20 @@ class SpeechSegmenter(ClamsApp):
 
     # -- parameters ---------------------------------------------------------------------
 
+    def _refine_params(self, **runtime_params):
+        """The SDK's refinement, but a value that cannot be cast names its parameter
+        (the SDK's own message is just "could not convert string to float: 'abc'")."""
+        try:
+            return super()._refine_params(**runtime_params)
+        except ValueError as e:
+            for name, values in runtime_params.items():
+                if name in self.annotate_param_spec:
+                    try:
+                        self.annotate_param_caster.cast({name: values})
+                    except ValueError:
+                        raise ParameterError(f"invalid value for parameter '{name}' ({values}): {e}") from None
+            raise
+
     @staticmethod
     def smoothing_params(parameters: dict) -> SmoothingParams:
         values = {}
