@@ -26,7 +26,7 @@ import numpy as np
 
 from segmenter.features import FeatureStream
 from segmenter.media import SAMPLE_RATE, MediaError
-from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir, temp_sibling
+from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir
 from segmenter.pipeline import Segmenter
 from segmenter.segments import BINARY_LABELS, LABELS, Segmentation, SmoothingParams
 
@@ -210,17 +210,12 @@ class SpeechSegmenter(ClamsApp):
         if speech is not None:
             options["smoothing"] = {k: getattr(params, k) for k in SmoothingParams.names()}
         out = derived_path(out_dir, path, options, inputs=inputs)
-        tmp = temp_sibling(out)
-        try:
-            separator.separate(path, tmp, speech_only=speech)
-            os.replace(tmp, out)  # atomic: concurrent identical requests never see a partial file
+        try:  # the engine writes atomically: concurrent identical requests never see a partial file
+            separator.separate(path, out, speech_only=speech)
         except MediaError as e:
             raise DocumentMediaError(f"document {doc.id} ({e.path}): {e.reason}") from None
         except OSError as e:
             raise OutputDirError(f"parameter 'outputDir': cannot write {out}: {e.strerror or e}") from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         d = Document()
         d.at_type = DocumentTypes.AudioDocument
         d.id = "sep1"

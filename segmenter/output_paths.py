@@ -44,12 +44,12 @@ def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
     d = Path(output_dir).expanduser()
     if not d.is_absolute():
         d = Path.cwd() / d
+    if d.exists() and not d.is_dir():
+        raise OutputDirError(f"output folder {d} is not a folder")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputDirError(f"output folder {d} cannot be created: {e.strerror or e}") from e
-    if not d.is_dir():
-        raise OutputDirError(f"output folder {d} is not a folder")
     try:  # os.access is not enough (root, read-only mounts): really try to write
         with tempfile.NamedTemporaryFile(dir=d, prefix=".write-test-"):
             pass
@@ -76,9 +76,3 @@ def derived_path(output_dir: str | os.PathLike, source: str | os.PathLike,
         raise ValueError(f"refusing to write {out}: it is an input file")
     return out
 
-
-def temp_sibling(path: Path) -> Path:
-    """A unique temporary name next to `path`, to write to before an atomic rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp" + path.suffix)
-    os.close(fd)
-    return Path(tmp)
