@@ -1,6 +1,14 @@
 #!/usr/bin/env python3
 """
-The purpose of this file is to define a thin CLI interface for your app
+The command line interface of the app, following the CLAMS SDK convention:
+
+    python cli.py [--param value ...] [IN.mmif [OUT.mmif]]     (stdin / stdout when omitted)
+
+Parameters are generated from metadata.py. An invalid input MMIF prints "Invalid input data"
+and exits 1; an error while annotating writes an error-view MMIF and exits 1.
+
+`segments_table(mmif_text)` renders this app's TimeFrames as a readable table (used by
+`make demo`).
 
 DO NOT CHANGE the name of the file
 """
@@ -66,6 +74,39 @@ def metadata_to_argparser(app_metadata: AppMetadata) -> argparse.ArgumentParser:
                              'STDOUT, any print statements in the app code will be redirected to stderr.',
                         default=sys.stdout)
     return parser
+
+
+def segments_table(mmif_text: str) -> str:
+    """This app's TimeFrames in an output MMIF as a plain-text table, one block per document."""
+    from mmif import AnnotationTypes, Mmif
+    import metadata
+    lines = []
+    for view in Mmif(mmif_text).views:
+        if metadata.APP_TAG not in (view.metadata.get("appTags") or []):
+            continue
+        if view.has_error():
+            lines.append(f"{view.id}: ERROR {view.get_error()}")
+            continue
+        if view.has_warnings():
+            lines.append(f"{view.id}: WARNING {view.metadata.warnings}")
+        tfs = list(view.get_annotations(AnnotationTypes.TimeFrame))
+        if not tfs:
+            continue
+        doc = view.metadata.contains[AnnotationTypes.TimeFrame]["document"]
+        lines.append(f"document {doc} (view {view.id}), {len(tfs)} segments")
+        lines.append(f"  {'start':>10}  {'end':>10}  {'label':<10}  scores")
+        for a in tfs:
+            cls = a.get("classification")
+            scores = "  ".join(f"{k}={v:.2f}" for k, v in cls.items())
+            lines.append(f"  {_clock(a.get('start')):>10}  {_clock(a.get('end')):>10}  {a.get('label'):<10}  {scores}")
+        for d in view.get_documents():
+            lines.append(f"  separated track: {d.location}")
+    return "\n".join(lines)
+
+
+def _clock(ms: int) -> str:
+    m, s = divmod(ms / 1000, 60)
+    return f"{int(m)}:{s:06.3f}"
 
 
 if __name__ == "__main__":
