@@ -112,8 +112,9 @@ def appmetadata() -> AppMetadata:
     metadata.add_parameter(
         name="outputDir", type="string", default="",
         description=f"Folder for separated tracks (created if missing). Empty means the deployment "
-                    f"default: ${OUTPUT_DIR_ENV}, else {DEFAULT_OUTPUT_DIR}. In a pipeline, use a "
-                    f"volume mounted at the same path in every container.")
+                    f"default: ${OUTPUT_DIR_ENV}, else `speech-segmenter` in the system temp folder "
+                    f"(/tmp/speech-segmenter on Linux). In a pipeline, use a volume mounted at the same "
+                    f"path in every container.")
     return metadata
 
 
