@@ -6,7 +6,10 @@
   oracle-irm    : ideal ratio mask |S|^2/(|S|^2+|N|^2), STFT 512/256 (the ceiling), main venv
   ours          : segmenter.separation.Separator.load().separate(mix_path, out_wav), main venv
 Mean overall, per background kind (music, sung music, noise) and per nominal SNR; RTF on one core
-(`taskset -c 0`, one thread; decode + processing over audio duration, model loading apart).
+(`taskset -c 0`, one thread) on the 40 mixtures: the comparison systems' processing (array in,
+array out; model loading apart), ours' whole separate() call (file in, file out, so slightly
+pessimistic). Plus ours on the dev 1-hour MP3, cold process, wall time / 3600 s and peak RSS
+(issue 4's speed target), unless --no-long.
 
 Run in the main venv:  .venv/bin/python benchmarks/sep_quality.py [--systems ...] [--score-only]
 Writes benchmarks/out/sep_quality.{md,json}; estimates in benchmarks/out/sep/<system>/NNNN.wav.
@@ -51,6 +54,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     ap.add_argument("--score-only", action="store_true")
+    ap.add_argument("--no-long", action="store_true", help="skip ours on the 1-hour file")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     sep_dir = args.corpus / "sep"
@@ -108,6 +112,23 @@ def main() -> None:
         print(f"{name}: SI-SDRi {res['si_sdri_mean']['all']:.2f} dB, RTF {fmt(res.get('rtf'), 4)}",
               file=sys.stderr)
 
+    long_run = None
+    long_media = args.corpus / "long" / "long.mp3"
+    if ("ours" in results and "error" not in results["ours"] and not args.no_long
+            and not args.score_only and long_media.exists()):
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="sep_long_") as td:
+            long_run = run_measured(pinned([MAIN_PY, str(SYSTEMS_DIR / "sep_ours_file.py"), str(long_media),
+                                            str(Path(td) / "long_speech.wav")]),
+                                    log=args.out / "sep" / "ours" / "long.log")
+            out_wav = Path(td) / "long_speech.wav"
+            if out_wav.exists():
+                long_run["output_seconds"] = sf.info(str(out_wav)).duration
+        long_run["rtf"] = long_run["seconds"] / 3600.0
+        results["ours"]["long_file"] = long_run
+        print(f"ours on 1 h: {long_run['seconds']:.1f} s, peak RSS {long_run['peak_rss_mb']:.0f} MB",
+              file=sys.stderr)
+
     kinds = [f"kind:{v}" for v in KINDS.values()]
     snrs = sorted({f"snr:{it['snr_db']:g}" for it in index}, key=lambda s: float(s[4:]))
     cols = ["all", *kinds, *snrs]
@@ -131,8 +152,13 @@ def main() -> None:
         lines.append(f"| {r['label']} | " + " | ".join(fmt(m.get(c), 2) for c in cols)
                      + f" | {fmt(r.get('rtf'), 4)} |")
     lines += ["", "Nominal SNR = 10 log10(speech energy / background energy) over the whole file. "
-              "RTF: decode + processing time / audio duration on the 40 mixtures, `taskset -c 0`, one thread, "
-              "model loading excluded."]
+              "RTF: processing time / audio duration on the 40 mixtures, `taskset -c 0`, one thread, "
+              "model loading excluded (ours: the whole separate() call, file to file)."]
+    if long_run is not None:
+        lines += ["", f"Ours on the dev 1-hour MP3 (cold process, `taskset -c 0`): {long_run['seconds']:.1f} s "
+                  f"= {long_run['rtf']:.4f} × real time, peak RSS {long_run['peak_rss_mb']:.0f} MB"
+                  + (f", output {long_run['output_seconds']:.2f} s" if "output_seconds" in long_run else "")
+                  + ("" if long_run["returncode"] == 0 else f" (FAILED, exit {long_run['returncode']})") + "."]
     md = "\n".join(lines) + "\n"
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)

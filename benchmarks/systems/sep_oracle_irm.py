@@ -1,11 +1,13 @@
 """Oracle ideal ratio mask (the ceiling): STFT 512 / hop 256 (Hann), mask = |S|^2 / (|S|^2 + |N|^2)
 from the clean speech S and background N, applied to the mixture STFT; inverse STFT.
 Runs in the main venv (numpy + scipy)."""
+import time
+
 import _common  # noqa: F401
 import numpy as np
 from scipy.signal import istft, stft
 
-from _common import SR, decode, parse_sep_args, run_separation, write_wav_f32
+from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32
 
 NFFT, HOP = 512, 256
 
@@ -25,8 +27,12 @@ def main():
     args = parse_sep_args(__doc__)
 
     def separate(mix, item, out_wav):
-        write_wav_f32(out_wav, irm_separate(decode(mix), decode(item / "speech.wav"),
-                                            decode(item / "background.wav")))
+        x, s, n = (read_wav16(item / f) for f in ("mix.wav", "speech.wav", "background.wav"))
+        t0 = time.perf_counter()
+        est = irm_separate(x, s, n)
+        proc = time.perf_counter() - t0
+        write_wav_f32(out_wav, est)
+        return proc
 
     run_separation(args.sep_dir, args.out, separate)
 
