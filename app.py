@@ -165,8 +165,8 @@ class SpeechSegmenter(ClamsApp):
                     f"document {doc.id} ({e.path}): {e.reason}") from None
             view = mmif.new_view()
             self.sign_view(view, parameters)
-            self._add_timeframes(view, doc, seg, fine)
-            if separate:
+            has_audio = self._add_timeframes(view, doc, seg, fine, separate)
+            if separate and has_audio:
                 self._add_separated(view, doc, path, seg if speech_only else None,
                                     separator, out_dir, params, input_paths)
         return mmif
@@ -187,21 +187,26 @@ class SpeechSegmenter(ClamsApp):
         except Exception as e:
             raise DocumentMediaError(f"document {doc.id} ({doc.location}): cannot resolve location ({e})") from None
 
-    def _add_timeframes(self, view: View, doc: Document, seg: Segmentation, fine: bool) -> None:
+    def _add_timeframes(self, view: View, doc: Document, seg: Segmentation, fine: bool,
+                        separate: bool = False) -> bool:
+        """Add the TimeFrames; False (and a warning on the view) for a zero-length medium."""
         labelset = list(LABELS if fine else BINARY_LABELS)
         segments = seg.segments if fine else seg.binary()
         frames = frames_ms(segments, seg.duration) if segments else []
         if not frames:
             # The SDK deletes views without annotations; a warning keeps the view, so the
-            # output says explicitly which document was empty.
+            # output says explicitly which document was empty. Such a view can hold nothing
+            # else (MMIF: a view has contains, or warnings, or an error), so no separated track.
+            also = " and no separated track" if separate else ""
             view.metadata.warnings = [UserWarning(
-                f"document {doc.id}: the medium has no audio samples (zero length); no TimeFrames")]
-            return
+                f"document {doc.id}: the medium has no audio samples (zero length); no TimeFrames{also}")]
+            return False
         view.new_contain(AnnotationTypes.TimeFrame, document=doc.id, timeUnit="milliseconds",
                          labelset=labelset)
         for start, end, s in frames:
             view.new_annotation(AnnotationTypes.TimeFrame, start=start, end=end, label=s.label,
                                 classification={k: float(s.scores[k]) for k in labelset})
+        return True
 
     def _add_separated(self, view: View, doc: Document, path: str, speech: Optional[Segmentation],
                        separator, out_dir: Path, params: SmoothingParams, inputs: list[str]) -> None:

@@ -85,3 +85,13 @@ def test_speech_only_zeroes_non_speech(server, media, tmp_path):
             assert abs(stretch).max() == 0.0, (start, end)
             checked += 1
     assert checked, f"no non-speech stretch to check in {frames}"
+
+
+def test_zero_length_with_separate_gives_a_warning(server, media, tmp_path):
+    status, _, out = server.request(source_mmif(("audio/wav", media["zero"])), separate="true",
+                                    outputDir=str(tmp_path))
+    assert status == 200, out[:3000]
+    from mmif import Mmif
+    (view,) = Mmif(out).views
+    assert "zero length" in str(view.metadata.warnings[0])
+    assert not list(tmp_path.iterdir())
