@@ -155,9 +155,8 @@ class SpeechSegmenter(ClamsApp):
                 raise OutputDirError(f"parameter 'outputDir': {e}") from None
         docs = (mmif.get_documents_by_type(DocumentTypes.AudioDocument)
                 + mmif.get_documents_by_type(DocumentTypes.VideoDocument))
-        input_paths = [p for p in (self._path_or_none(d) for d in docs) if p]
-        for doc in docs:
-            path = self._path(doc)
+        paths = [self._path(d) for d in docs]  # resolved once (an http location is fetched)
+        for doc, path in zip(docs, paths):
             try:
                 seg = self.segmenter.segment(path, params)
             except MediaError as e:
@@ -168,15 +167,8 @@ class SpeechSegmenter(ClamsApp):
             has_audio = self._add_timeframes(view, doc, seg, fine, separate)
             if separate and has_audio:
                 self._add_separated(view, doc, path, seg if speech_only else None,
-                                    separator, out_dir, params, input_paths)
+                                    separator, out_dir, params, paths)
         return mmif
-
-    @staticmethod
-    def _path_or_none(doc: Document) -> Optional[str]:
-        try:
-            return doc.location_path(nonexist_ok=True)
-        except Exception:
-            return None
 
     @staticmethod
     def _path(doc: Document) -> str:
