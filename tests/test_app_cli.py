@@ -30,8 +30,8 @@ def test_cli_three_documents(cli, media):
                        "d3": media_duration(media["mp4"])}, ["speech", "non-speech"])
 
 
-def test_cli_stdin_stdout(media):
-    # stdin -> stdout, the pipe form of the SDK convention (this run also needs the model)
+def test_cli_stdin_stdout(require_model, media):
+    # stdin -> stdout, the pipe form of the SDK convention
     p = subprocess.run([PYTHON, "cli.py"], cwd=ROOT, input=source_mmif(("audio/wav", media["wav"])),
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
