@@ -40,11 +40,12 @@ def test_cli_stdin_stdout(require_model, media):
 
 @pytest.mark.parametrize("case, reason", [
     ("missing", "no such file"),
+    ("folder", "not a regular file"),
     ("garbage", "cannot decode"),
     ("silent_video", "no audio stream"),
 ])
 def test_cli_media_errors(cli, media, tmp_path, case, reason):
-    path = tmp_path / "does-not-exist.wav" if case == "missing" else media[case]
+    path = {"missing": tmp_path / "does-not-exist.wav", "folder": tmp_path}.get(case) or media[case]
     mime = "video/mp4" if case == "silent_video" else "audio/wav"
     rc, out, err = cli(source_mmif((mime, path)))
     assert rc == 1

@@ -69,11 +69,12 @@ def test_concurrent_requests_match_sequential(server, three_docs):
 
 @pytest.mark.parametrize("case, reason", [
     ("missing", "no such file"),
+    ("folder", "not a regular file"),
     ("garbage", "cannot decode"),
     ("silent_video", "no audio stream"),
 ])
 def test_media_errors(server, media, tmp_path, case, reason):
-    path = tmp_path / "does-not-exist.wav" if case == "missing" else media[case]
+    path = {"missing": tmp_path / "does-not-exist.wav", "folder": tmp_path}.get(case) or media[case]
     mime = "video/mp4" if case == "silent_video" else "audio/wav"
     status, ctype, out = server.request(source_mmif((mime, path)))
     assert status == 500 and ctype.startswith("application/json")
