@@ -54,7 +54,7 @@ def run_system(name: str, inputs: list[Path], out_dir: Path, ours_cmd: str | Non
     r = run_measured(pinned(cmd), log=out_dir / "run.log")
     if r["returncode"] != 0:
         tail = (out_dir / "run.log").read_text(errors="replace").strip().splitlines()[-3:]
-        r["error"] = f"exit {r['returncode']}: " + " | ".join(tail)
+        r["error"] = f"exit {r['returncode']}: " + " / ".join(tail).replace("|", "/")
     return r
 
 

@@ -79,7 +79,7 @@ def main() -> None:
             res["run"] = r
             if r["returncode"] != 0:
                 tail = (est_dir / "run.log").read_text(errors="replace").strip().splitlines()[-3:]
-                res["error"] = f"exit {r['returncode']}: " + " | ".join(tail)
+                res["error"] = f"exit {r['returncode']}: " + " / ".join(tail).replace("|", "/")
         missing = [it["id"] for it in index if not (est_dir / f"{it['id']}.wav").exists()]
         if missing:
             res.setdefault("error", f"{len(missing)} estimates missing")

@@ -15,7 +15,11 @@ def main():
     t0 = time.perf_counter()
     sep = Separator.load()
     load = time.perf_counter() - t0
-    run_separation(args.sep_dir, args.out, lambda mix, item, out_wav: sep.separate(mix, out_wav), load)
+    def separate(mix, item, out_wav):
+        sep.separate(mix, out_wav)
+        return None  # time the whole call: decode + separation + WAV writing
+
+    run_separation(args.sep_dir, args.out, separate, load)
 
 
 if __name__ == "__main__":
