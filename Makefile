@@ -1,5 +1,6 @@
 # make demo: set up .venv (if missing) and segment the bundled example, printing the segments.
-# make test: set up .venv the same way (plus pytest) and run the test suite.
+# make test: set up .venv the same way (plus TensorFlow/Keras and pytest, requirements-dev.txt)
+#            and run the test suite.
 # No root needed: without a system ffmpeg the engine uses imageio-ffmpeg's bundled binary.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -7,7 +8,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 TEST_STAMP := $(VENV)/.test-requirements-installed
-PYTEST_PIN := pytest==9.2.0
 EXAMPLE ?= examples/speech_music.ogg
 DEMO_DIR := build/demo
 DEMO_ARGS ?= --labels fine
@@ -22,8 +22,8 @@ $(STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install -q $(PYTEST_PIN)
+$(TEST_STAMP): requirements-dev.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 setup: $(STAMP)

@@ -14,7 +14,6 @@ engine runs NumPy inference, so nothing depends on TensorFlow surviving a fork.
 
 import argparse
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -22,13 +21,11 @@ from clams import ClamsApp, Restifier
 from mmif import AnnotationTypes, Document, DocumentTypes, Mmif, View
 
 import metadata as app_metadata
-import numpy as np
 
-from segmenter.features import FeatureStream
-from segmenter.media import SAMPLE_RATE, MediaError
+from segmenter.media import MediaError
 from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir
 from segmenter.pipeline import Segmenter
-from segmenter.segments import BINARY_LABELS, LABELS, Segmentation, SmoothingParams
+from segmenter.segments import BINARY_LABELS, LABELS, ParameterValueError, Segmentation, SmoothingParams
 
 try:  # separation lands separately; the app works without it
     from segmenter import separation as _separation
@@ -74,25 +71,12 @@ class SpeechSegmenter(ClamsApp):
     def __init__(self):
         super().__init__()
         self.segmenter = Segmenter.load()
-        self._warm_up()
         self._separator = None
         if _separation is not None:
             try:
                 self._separator = _separation.Separator.load()
             except FileNotFoundError as e:
                 self.logger.info("separation unavailable until its model is installed: %s", e)
-
-    def _warm_up(self) -> None:
-        """Run the feature and network code once on a second of zeros, before any fork.
-
-        librosa loads its submodules (and numba) lazily on first use, which costs seconds.
-        gunicorn recycles a worker after every request (max_requests=1), so without this
-        every request would pay that import again in a fresh worker.
-        """
-        feats = FeatureStream()
-        chunks = [feats.push(np.zeros(SAMPLE_RATE, np.float32)), feats.finish()]
-        for _ in self.segmenter.net.stream(iter(chunks)):
-            pass
 
     def _appmetadata(self):
         # metadata.py next to this file provides the metadata
@@ -122,9 +106,8 @@ class SpeechSegmenter(ClamsApp):
                 values[field] = float(parameters[name])
         try:
             return SmoothingParams().with_values(**values)
-        except ValueError as e:
-            field = next((f for f in values if str(e).startswith(f)), None)
-            name = next((n for n, f in app_metadata.SMOOTHING_PARAMS.items() if f == field), "?")
+        except ParameterValueError as e:
+            name = next(n for n, f in app_metadata.SMOOTHING_PARAMS.items() if f == e.field)
             raise ParameterError(f"invalid value for parameter '{name}': {e}") from None
 
     @property

@@ -37,7 +37,19 @@ class Segmenter:
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None) -> "Segmenter":
         d = resolve_model_dir(model_dir, MODEL_ENV, DEFAULT_SEGMENTER)
-        return cls(NumpyNet.load(d / "weights.npz"), d)
+        segmenter = cls(NumpyNet.load(d / "weights.npz"), d)
+        segmenter.warm_up()
+        return segmenter
+
+    def warm_up(self) -> None:
+        """Run features and network once on a second of zeros.
+
+        librosa loads its submodules lazily on first use (about a second). Doing it at load
+        time means a server pays it once, before gunicorn forks, not in every recycled worker.
+        """
+        feats = FeatureStream()
+        for _ in self.net.stream(iter([feats.push(np.zeros(SAMPLE_RATE, np.float32)), feats.finish()])):
+            pass
 
     def _features(self, path: str | os.PathLike, counter: list[int],
                   progress: Callable[[float], None] | None) -> Iterator[np.ndarray]:

@@ -22,6 +22,14 @@ BINARY_LABELS: tuple[str, ...] = (SPEECH, NON_SPEECH)
 LABEL_WINDOW_FRAMES = 101
 
 
+class ParameterValueError(ValueError):
+    """A smoothing parameter is out of range; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field} {message}")
+
+
 @dataclass(frozen=True)
 class SmoothingParams:
     """The smoothing knobs, in seconds (threshold: probability). Defaults tuned on dev data."""
@@ -33,11 +41,11 @@ class SmoothingParams:
 
     def validate(self) -> "SmoothingParams":
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+            raise ParameterValueError("threshold", f"must be between 0 and 1, got {self.threshold}")
         for f in ("min_speech", "min_gap", "padding"):
             v = getattr(self, f)
             if not 0.0 <= v <= 60.0:
-                raise ValueError(f"{f} must be between 0 and 60 seconds, got {v}")
+                raise ParameterValueError(f, f"must be between 0 and 60 seconds, got {v}")
         return self
 
     def with_values(self, **changes: float) -> "SmoothingParams":

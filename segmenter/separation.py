@@ -107,11 +107,12 @@ class Separator:
         if out.exists() and out.resolve() == Path(path).resolve():
             raise ValueError(f"refusing to overwrite the input {path}")
         intervals = speech_only.speech() if speech_only is not None else None
-        fd, tmp = tempfile.mkstemp(suffix=".wav", dir=out.parent)
+        # A hidden name while writing: whoever watches outputDir never sees a partial track.
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".part", dir=out.parent)
         os.close(fd)
         try:
             written = 0
-            with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16") as f:
+            with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
                 for block in self.stream(stream_audio(path)):
                     if intervals is not None:
                         block = block * speech_gain(intervals, written, len(block))

@@ -1,7 +1,6 @@
 """separate=true over the real production server: the separated track as a new AudioDocument."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from engine_fixtures import REPO, example_wav  # noqa: F401  (fixture)
+from engine_fixtures import REPO
 from segmenter.batch import media_files, tsv_row
 from segmenter.segments import Segment, Segmentation
 

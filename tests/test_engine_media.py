@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine_fixtures import example_wav  # noqa: F401  (fixture)
 from segmenter.media import (SAMPLE_RATE, MediaNotFoundError, MediaUnreadableError, NoAudioStreamError,
                              UndecodableMediaError, ffmpeg_binary, read_audio, stream_audio)
 
-FORMATS = {  # suffix: extra ffmpeg output options
-    "wav": [], "mp3": [], "flac": [], "ogg": ["-c:a", "libvorbis"], "opus": ["-c:a", "libopus"],
-    "m4a": ["-c:a", "aac"], "aac": ["-c:a", "aac"],
+FORMATS = {  # suffix: ffmpeg output options (44.1 kHz stereo, as archive files often are)
+    "wav": ["-ar", "44100"], "mp3": ["-ar", "44100"], "flac": ["-ar", "44100"],
+    "ogg": ["-ar", "44100", "-c:a", "libvorbis"], "opus": ["-ar", "48000", "-c:a", "libopus"],
+    "m4a": ["-ar", "44100", "-c:a", "aac"], "aac": ["-ar", "44100", "-c:a", "aac"],
 }
 VIDEOS = {"mp4": ["-c:v", "libx264", "-c:a", "aac"], "mkv": ["-c:v", "libx264", "-c:a", "libvorbis"],
           "webm": ["-c:v", "libvpx", "-c:a", "libopus"], "mov": ["-c:v", "libx264", "-c:a", "aac"]}
@@ -26,7 +26,7 @@ def ffmpeg(*args: str) -> None:
 @pytest.mark.parametrize("suffix", sorted(FORMATS))
 def test_audio_formats_decode_to_16k_mono(example_wav: Path, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"x.{suffix}"
-    ffmpeg("-i", str(example_wav), "-ac", "2", "-ar", "44100", *FORMATS[suffix], str(out))
+    ffmpeg("-i", str(example_wav), "-ac", "2", *FORMATS[suffix], str(out))
     audio = read_audio(out)
     ref = read_audio(example_wav)
     assert audio.dtype == np.float32

@@ -1,12 +1,13 @@
 """Separation: chunk tiling, speech-only gating, exact duration, and agreement with one pass."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
-from engine_fixtures import example_wav  # noqa: F401  (fixture)
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.segments import Segment, Segmentation
 from segmenter.separation import Separator, overlapped_chunks, speech_gain
@@ -62,8 +63,6 @@ def test_speech_only_zeroes_non_speech(example_wav: Path, tmp_path: Path) -> Non
 
 
 def test_never_overwrites_its_input(example_wav: Path, tmp_path: Path) -> None:
-    import shutil
-    import pytest
     src = tmp_path / "in.wav"
     shutil.copy(example_wav, src)
     before = src.read_bytes()

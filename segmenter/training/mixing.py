@@ -15,7 +15,7 @@ from scipy.signal import butter, sosfilt
 
 from ..media import SAMPLE_RATE
 from .fetch import is_validation
-from .sources import SOURCES
+from .sources import SOURCES, dev_excluded
 
 SR = SAMPLE_RATE
 HOP = SR // 100
@@ -53,31 +53,44 @@ def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int, new: bool, inte
 class Pool:
     """All clips of one kind, with per-source weights, for one split."""
     clips: list[np.ndarray]
-    source_of: np.ndarray
     weights: np.ndarray  # per clip: source weight / clips in source
+    activity: list[np.ndarray] | None = None  # speech pools: speech_activity of each clip
+
+    def pick(self, rng: np.random.Generator) -> int:
+        return int(rng.choice(len(self.clips), p=self.weights))
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
-        return self.clips[rng.choice(len(self.clips), p=self.weights)]
+        return self.clips[self.pick(rng)]
 
 
 def load_pools(cache: Path, validation: bool) -> dict[str, Pool]:
     """Clips per kind from the decoded cache; `validation` picks the held-out tenth."""
     pools: dict[str, Pool] = {}
+    excluded = dev_excluded()
     for kind in ("speech", "music", "sung", "noise"):
-        clips, src_idx, w = [], [], []
-        for i, src in enumerate(s for s in SOURCES if s.kind == kind):
+        clips, w = [], []
+        for src in (s for s in SOURCES if s.kind == kind):
             with np.load(cache / "pool" / f"{src.id}.npz") as z:
                 audio, offsets, names = z["audio"], z["offsets"], z["names"]
-            chosen = [j for j, n in enumerate(names) if is_validation(str(n)) == validation]
-            if not chosen and validation:
-                chosen = [0]
+            usable = [j for j, n in enumerate(names) if (src.package, str(n)) not in excluded]
+            chosen = [j for j in usable if is_validation(str(names[j])) == validation]
+            if validation and not chosen:  # too few clips to hold any out: validate on them all
+                chosen = usable
             for j in chosen:
-                clips.append(audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768)
-                src_idx.append(i)
-                w.append(src.weight / len(chosen))
+                clip = audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768
+                variants = pitch_variants(clip) if kind == "sung" else [clip]
+                clips.extend(variants)
+                w.extend([src.weight / len(chosen) / len(variants)] * len(variants))
         w = np.asarray(w)
-        pools[kind] = Pool(clips, np.asarray(src_idx), w / w.sum())
+        activity = [speech_activity(c) for c in clips] if kind == "speech" else None
+        pools[kind] = Pool(clips, w / w.sum(), activity)
     return pools
+
+
+def pitch_variants(clip: np.ndarray) -> list[np.ndarray]:
+    """Sung lines are scarce in the allowed packages: add copies shifted by -4 to +4 semitones."""
+    import librosa
+    return [clip] + [librosa.effects.pitch_shift(clip, sr=SR, n_steps=k).astype(np.float32) for k in (-4, -2, 2, 4)]
 
 
 def rms_db(x: np.ndarray) -> float:
@@ -111,14 +124,14 @@ def speech_passage(pool: Pool, n: int, rng: np.random.Generator) -> tuple[np.nda
     active = np.zeros(n // HOP, bool)
     pos = int(rng.uniform(0, 0.8) * SR) // HOP * HOP
     while pos < n - SR // 5:
-        clip = pool.draw(rng)
-        act = speech_activity(clip)
+        i = pool.pick(rng)
+        clip, act = pool.clips[i], pool.activity[i]
         if not act.any():
             continue
         idx = np.flatnonzero(act)
-        a, b = max(0, idx[0] - 5) * HOP, min(len(clip), (idx[-1] + 6) * HOP)
+        a, b = max(0, idx[0] - 5) * HOP, min(len(clip) // HOP, idx[-1] + 6) * HOP
         clip, act = clip[a:b], act[a // HOP:b // HOP]
-        clip = set_level(clip, 0.0, rms_db(clip[np.repeat(act, HOP)[:len(clip)]]) if act.any() else None)
+        clip = set_level(clip, 0.0, rms_db(clip[np.repeat(act, HOP)]))
         m = min(len(clip), n - pos)
         audio[pos:pos + m] = clip[:m]
         k = min(len(act), (n - pos) // HOP)
@@ -144,7 +157,7 @@ def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
 
 
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
-BLOCK_WEIGHTS = np.array([2.0, 1.5, 1.5, 0.5, 2.0, 1.0, 1.5, 1.0])
+BLOCK_WEIGHTS = np.array([2.0, 1.5, 1.5, 0.5, 1.8, 1.0, 2.5, 1.0])
 
 
 def _background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:

@@ -6,7 +6,9 @@ those of /usr/share/doc/<package>/copyright.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
 HEDGEWARS_SPEECHLIKE = (r"/voices/", r"hogchant", r"Kiss", r"Yoohoo", r"countdown", r"hell_",
@@ -100,3 +102,29 @@ KINDS = ("speech", "music", "sung", "noise")
 
 def packages() -> list[str]:
     return sorted({s.package for s in SOURCES})
+
+
+# Files that the dev corpus uses (from its manifest): the same packages are allowed for
+# training, but these exact recordings are kept out so that dev figures measure
+# generalisation to unseen recordings. Regenerate with `python -m segmenter.training.sources
+# ~/.cache/speech-corpus/dev/manifest.json`.
+DEV_EXCLUDED = Path(__file__).with_name("dev_excluded.tsv")
+
+
+def dev_excluded() -> set[tuple[str, str]]:
+    """(package, path inside the package or its inner archive) of every dev-corpus recording."""
+    if not DEV_EXCLUDED.exists():
+        return set()
+    return {tuple(line.split("\t", 1)) for line in DEV_EXCLUDED.read_text().splitlines()[1:] if line}
+
+
+def write_dev_excluded(manifest: Path) -> int:
+    files = json.loads(Path(manifest).read_text())["files"]
+    rows = sorted({(f["package"], f["path"]) for f in files})
+    DEV_EXCLUDED.write_text("package\tpath\n" + "".join(f"{p}\t{q}\n" for p, q in rows))
+    return len(rows)
+
+
+if __name__ == "__main__":
+    import sys
+    print(write_dev_excluded(Path(sys.argv[1])), "files excluded")
