@@ -1,8 +1,9 @@
 """Frame features: log-mel energies every 10 ms, computed block by block.
 
-librosa supplies the window and the mel filterbank; the FFT itself is scipy's float32 rfft
-over strided frames, which is twenty times faster than `librosa.stft` here and keeps the
-whole pipeline within a few seconds per hour of audio.
+librosa defines the window and the mel filterbank. They are stored once in `melbank.npz`
+(`python -m segmenter.features` rewrites it; a test checks it still equals librosa's), because
+importing librosa's filters costs 1.5 s of CPU at every cold start. The FFT is scipy's
+float32 rfft over strided frames, twenty times faster than `librosa.stft` here.
 
 Frame i covers [i/100, (i+1)/100) and its 25 ms window is centred on that span's centre,
 so features, model scores and reference labels share one frame index.
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import librosa
+from pathlib import Path
+
 import numpy as np
 import scipy.fft
 
@@ -23,15 +25,29 @@ N_MELS = 64
 LEAD = N_FFT // 2 - HOP // 2  # zeros before sample 0 so that window i is centred on frame i
 
 
-@lru_cache(maxsize=1)
-def mel_basis() -> np.ndarray:
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50.0,
-                               fmax=SAMPLE_RATE / 2).astype(np.float32)
+MELBANK = Path(__file__).with_name("melbank.npz")
+
+
+def librosa_frontend() -> tuple[np.ndarray, np.ndarray]:
+    """(window, mel filterbank) as librosa defines them."""
+    import librosa
+    window = librosa.filters.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
+    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50.0, fmax=SAMPLE_RATE / 2)
+    return window, mel.astype(np.float32)
 
 
 @lru_cache(maxsize=1)
+def _frontend() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(MELBANK) as z:
+        return z["window"], z["mel"]
+
+
 def window() -> np.ndarray:
-    return librosa.filters.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
+    return _frontend()[0]
+
+
+def mel_basis() -> np.ndarray:
+    return _frontend()[1]
 
 
 def frame_count(n_samples: int) -> int:
@@ -84,3 +100,9 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     stream = FeatureStream()
     head = stream.push(audio)
     return np.concatenate((head, stream.finish()))
+
+
+if __name__ == "__main__":
+    w, m = librosa_frontend()
+    np.savez(MELBANK, window=w, mel=m)
+    print(f"wrote {MELBANK}")

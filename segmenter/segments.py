@@ -11,7 +11,6 @@ from dataclasses import dataclass, fields, replace
 from typing import Iterator
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 FRAME_RATE = 100  # frames per second
 LABELS: tuple[str, ...] = ("speech", "music", "noise", "silence")
@@ -131,6 +130,15 @@ def speech_mask(p_speech: np.ndarray, params: SmoothingParams) -> np.ndarray:
     return mask
 
 
+def moving_average(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred running mean along axis 0 (odd width), edges repeating the end values."""
+    half = width // 2
+    padded = np.concatenate((np.repeat(x[:1], half, 0), x, np.repeat(x[-1:], half, 0)))
+    c = np.cumsum(padded, axis=0, dtype=np.float64)
+    c = np.concatenate((np.zeros((1, x.shape[1])), c))
+    return ((c[width:] - c[:-width]) / width).astype(np.float32)
+
+
 def background_labels(probs: np.ndarray, chunk: int = 360_000) -> np.ndarray:
     """Per-frame argmax of music / noise / silence on window-averaged probabilities (1..3)."""
     n = len(probs)
@@ -138,8 +146,7 @@ def background_labels(probs: np.ndarray, chunk: int = 360_000) -> np.ndarray:
     margin = LABEL_WINDOW_FRAMES // 2
     for a in range(0, n, chunk):
         lo, hi = max(0, a - margin), min(n, a + chunk + margin)
-        avg = uniform_filter1d(probs[lo:hi, 1:].astype(np.float32), LABEL_WINDOW_FRAMES,
-                               axis=0, mode="nearest")
+        avg = moving_average(probs[lo:hi, 1:].astype(np.float32), LABEL_WINDOW_FRAMES)
         out[a:min(n, a + chunk)] = 1 + np.argmax(avg[a - lo:a - lo + min(chunk, n - a)], axis=1)
     return out
 

@@ -100,3 +100,17 @@ def test_feature_frame_is_centred_on_its_10ms_span() -> None:
     audio[5000:5160] = 0.5  # frame 31.25 -> energy peaks in frames 31/32
     f = log_mel(audio).mean(axis=1)
     assert int(np.argmax(f)) in (31, 32)
+
+
+def test_stored_filterbank_is_librosas() -> None:
+    from segmenter.features import librosa_frontend, mel_basis, window
+    w, m = librosa_frontend()
+    assert np.array_equal(window(), w) and np.array_equal(mel_basis(), m)
+
+
+def test_moving_average_matches_a_direct_mean() -> None:
+    from segmenter.segments import moving_average
+    x = np.random.default_rng(2).random((50, 3)).astype(np.float32)
+    avg = moving_average(x, 5)
+    padded = np.concatenate((x[:1], x[:1], x, x[-1:], x[-1:]))
+    assert np.allclose(avg, [padded[i:i + 5].mean(axis=0) for i in range(50)], atol=1e-6)

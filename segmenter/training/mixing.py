@@ -42,6 +42,8 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
 
 
 def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int, new: bool, interior_only: bool = False) -> None:
+    if len(mask) == 0:
+        return
     change = np.flatnonzero(mask[1:] != mask[:-1]) + 1
     bounds = np.concatenate(([0], change, [len(mask)]))
     for s, e in zip(bounds[:-1], bounds[1:]):
@@ -199,8 +201,9 @@ def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator) 
     """A labelled mini-programme of 1-3 blocks; audio (samples) and labels (frames)."""
     frames = int(seconds * 100)
     k = int(rng.integers(1, 4))
-    cuts = np.sort(rng.integers(50, frames - 50, size=k - 1)) if k > 1 else np.array([], int)
-    bounds = np.concatenate(([0], cuts, [frames]))
+    bounds = np.array([0, frames])
+    while k > 1 and np.diff(bounds).min() < 100:  # blocks of at least one second
+        bounds = np.concatenate(([0], np.sort(rng.integers(100, frames - 100, size=k - 1)), [frames]))
     kinds = rng.choice(BLOCKS, size=k, p=BLOCK_WEIGHTS / BLOCK_WEIGHTS.sum())
     audio, labels = [], []
     for kind, a, b in zip(kinds, bounds[:-1], bounds[1:]):
