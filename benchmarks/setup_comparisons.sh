@@ -11,7 +11,7 @@ mkdir -p "$VENVS"
 
 TF_PINS=(tensorflow-cpu==2.21.0 tf-keras==2.21.0)
 
-mkvenv() {  # mkvenv NAME -> creates the venv, prints its pip
+mkvenv() {  # mkvenv NAME: creates the venv (kept if present)
   local d="$VENVS/$1"
   [ -x "$d/bin/python" ] || "$PY" -m venv "$d"
   "$d/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
@@ -57,8 +57,7 @@ setup_deepfilternet() {
 }
 
 ALL=(brandeis-acs silero webrtcvad ina noisereduce deepfilternet)
-SYSTEMS=("${@:-${ALL[@]}}")
-[ $# -gt 0 ] || SYSTEMS=("${ALL[@]}")
+if [ $# -gt 0 ]; then SYSTEMS=("$@"); else SYSTEMS=("${ALL[@]}"); fi
 for s in "${SYSTEMS[@]}"; do
   if done_marker "$s"; then echo "[setup] $s already installed"; continue; fi
   echo "[setup] installing $s ..."
