@@ -93,7 +93,8 @@ class Separator:
         return librosa.istft(spec * self.mask(spec), hop_length=HOP, window="hann", length=len(audio))
 
     def stream(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        core, margin = int(CORE_SECONDS * SAMPLE_RATE), int(MARGIN_SECONDS * SAMPLE_RATE)
+        # Whole hops, so that every chunk's STFT frames fall where the whole file's would.
+        core, margin = (int(sec * SAMPLE_RATE) // HOP * HOP for sec in (CORE_SECONDS, MARGIN_SECONDS))
         for chunk, off, n in overlapped_chunks(blocks, core, margin):
             yield self.separate_audio(chunk)[off:off + n].astype(np.float32)
 

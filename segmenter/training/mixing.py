@@ -8,6 +8,7 @@ mixtures with their clean parts. Everything draws from a seeded numpy Generator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -152,10 +153,21 @@ def lowpass(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return sosfilt(butter(6, rng.uniform(3500, 7000), fs=SR, output="sos"), x).astype(np.float32)
 
 
-def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
+@lru_cache(maxsize=1)
+def _pink_bank(n: int = 1 << 20) -> np.ndarray:
+    """65 s of unit-RMS pink noise, made once: excerpts of it are far cheaper than an FFT per example."""
+    rng = np.random.default_rng(1)
     spec = np.fft.rfft(rng.standard_normal(n))
     spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))
-    return set_level(np.fft.irfft(spec, n).astype(np.float32), level_db)
+    x = np.fft.irfft(spec, n)
+    return (x / np.sqrt(np.mean(x ** 2))).astype(np.float32)
+
+
+def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
+    bank = _pink_bank()
+    start = int(rng.integers(0, len(bank)))
+    idx = (start + np.arange(n)) % len(bank)
+    return bank[idx] * np.float32(10 ** (level_db / 20))
 
 
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
