@@ -1,0 +1,55 @@
+"""Tune the smoothing defaults on the dev SEG set: frame scores once, then a grid of smoothings.
+
+    .venv/bin/python benchmarks/tune_smoothing.py [--ref-dir ~/.cache/speech-corpus/dev/seg]
+
+Prints the best settings by detection error rate (ties: F1) and the current defaults' score.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from segmenter.pipeline import Segmenter  # noqa: E402
+from segmenter.scoring import DetectionCounts, intervals_to_frames, load_reference, reference_files  # noqa: E402
+from segmenter.segments import SmoothingParams, smooth  # noqa: E402
+
+GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7], "min_speech": [0.1, 0.25, 0.5],
+        "min_gap": [0.2, 0.3, 0.5], "padding": [0.0, 0.05, 0.1, 0.2]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--ref-dir", type=Path, default=Path.home() / ".cache/speech-corpus/dev/seg")
+    ap.add_argument("--model")
+    args = ap.parse_args()
+    seg = Segmenter.load(args.model)
+    data = []
+    for ref_json in reference_files(args.ref_dir):
+        _, frames = load_reference(ref_json)
+        probs, duration = seg.frame_probs(ref_json.with_suffix(".wav"))
+        data.append((frames, probs, duration))
+
+    def score(p: SmoothingParams) -> dict[str, float]:
+        c = DetectionCounts()
+        for frames, probs, duration in data:
+            c.add(frames, intervals_to_frames(smooth(probs, duration, p).speech(), len(frames)), 0.25)
+        return c.summary()
+
+    results = []
+    for values in itertools.product(*GRID.values()):
+        p = SmoothingParams(**dict(zip(GRID, values)))
+        s = score(p)
+        results.append((s["detection_error_rate"], -s["f1"], p, s))
+    results.sort(key=lambda r: r[:2])
+    for der, _, p, s in results[:10]:
+        print(f"DER {der:.4f}  F1 {s['f1']:.4f}  {p}")
+    d = score(SmoothingParams())
+    print(f"defaults: DER {d['detection_error_rate']:.4f}  F1 {d['f1']:.4f}  {SmoothingParams()}")
+
+
+if __name__ == "__main__":
+    main()
