@@ -17,7 +17,7 @@ from segmenter.pipeline import Segmenter  # noqa: E402
 from segmenter.scoring import DetectionCounts, intervals_to_frames, load_reference, reference_files  # noqa: E402
 from segmenter.segments import SmoothingParams, smooth  # noqa: E402
 
-GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7], "min_speech": [0.1, 0.25, 0.5],
+GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "min_speech": [0.1, 0.25, 0.5],
         "min_gap": [0.2, 0.3, 0.5], "padding": [0.0, 0.05, 0.1, 0.2]}
 
 

@@ -91,9 +91,12 @@ def load_pools(cache: Path, validation: bool) -> dict[str, Pool]:
 
 
 def pitch_variants(clip: np.ndarray) -> list[np.ndarray]:
-    """Sung lines are scarce in the allowed packages: add copies shifted by -4 to +4 semitones."""
+    """Sung lines are scarce in the allowed packages: add copies shifted by -5 to +5 semitones
+    and slowed down or sped up by 15 %."""
     import librosa
-    return [clip] + [librosa.effects.pitch_shift(clip, sr=SR, n_steps=k).astype(np.float32) for k in (-4, -2, 2, 4)]
+    shifted = [librosa.effects.pitch_shift(clip, sr=SR, n_steps=k) for k in (-5, -3, -1, 2, 4)]
+    stretched = [librosa.effects.time_stretch(clip, rate=r) for r in (0.85, 1.15)]
+    return [clip] + [x.astype(np.float32) for x in shifted + stretched]
 
 
 def rms_db(x: np.ndarray) -> float:
@@ -171,7 +174,7 @@ def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
 
 
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
-BLOCK_WEIGHTS = np.array([2.0, 1.5, 1.5, 0.5, 1.8, 1.0, 2.5, 1.0])
+BLOCK_WEIGHTS = np.array([2.0, 1.5, 1.5, 0.7, 1.8, 2.0, 2.5, 1.0])
 
 
 def _background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:

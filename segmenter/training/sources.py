@@ -95,6 +95,11 @@ SOURCES: tuple[Source, ...] = (
     Source("scratch_fx", "noise", "scratch",
            ("usr/share/scratch/Media/Sounds/Animal/*", "usr/share/scratch/Media/Sounds/Effects/*"),
            license="CC-BY-SA-3.0"),
+    # non-speech vocal sounds (laughs, coughs, screams, a baby crying): the hard negatives
+    Source("scratch_human", "noise", "scratch", ("usr/share/scratch/Media/Sounds/Human/*",),
+           (r"Footsteps", r"FingerSnap", r"Slurp"), weight=0.7, license="CC-BY-SA-3.0"),
+    Source("scratch_loops", "music", "scratch", ("usr/share/scratch/Media/Sounds/Music Loops/*",),
+           weight=0.7, license="CC-BY-SA-3.0"),
 )
 
 KINDS = ("speech", "music", "sung", "noise")
