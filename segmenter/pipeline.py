@@ -11,7 +11,7 @@ import numpy as np
 from .features import FeatureStream
 from .media import SAMPLE_RATE, stream_audio
 from .network import NumpyNet
-from .segments import Segmentation, SmoothingParams, smooth
+from .segments import Segmentation, SmoothingParams, Smoother
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_SEGMENTER = "segmenter-v1"
@@ -61,16 +61,25 @@ class Segmenter:
         yield feats.finish()
         counter.append(feats.samples)
 
+    def _probs(self, path: str | os.PathLike, samples: list[int],
+               progress: Callable[[float], None] | None) -> Iterator[np.ndarray]:
+        """Class probabilities as uint8 (1/255 steps), chunk by chunk."""
+        for p in self.net.stream(self._features(path, samples, progress)):
+            yield np.round(p * 255).astype(np.uint8)
+
     def frame_probs(self, path: str | os.PathLike,
                     progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, float]:
-        """(frames x 4) class probabilities as uint8, and the duration in seconds."""
+        """All (frames x 4) probabilities at once, and the duration: for tuning and short files."""
         samples: list[int] = []
-        chunks = [np.round(p * 255).astype(np.uint8)
-                  for p in self.net.stream(self._features(path, samples, progress))]
+        chunks = list(self._probs(path, samples, progress))
         probs = np.concatenate(chunks) if chunks else np.zeros((0, 4), np.uint8)
         return probs, samples[0] / SAMPLE_RATE
 
     def segment(self, path: str | os.PathLike, params: SmoothingParams = SmoothingParams(),
                 progress: Callable[[float], None] | None = None) -> Segmentation:
-        probs, duration = self.frame_probs(path, progress)
-        return smooth(probs, duration, params)
+        """Streamed end to end: memory does not grow with the duration (beyond the segments)."""
+        smoother = Smoother(params)
+        samples: list[int] = []
+        for chunk in self._probs(path, samples, progress):
+            smoother.push(chunk)
+        return smoother.finish(samples[0] / SAMPLE_RATE)

@@ -2,8 +2,8 @@
 
 Frames are 10 ms: frame i covers [i/100, (i+1)/100). Speech is decided first (threshold,
 gap filling, minimum duration, padding); the rest of the timeline is then split into music,
-noise and silence by the locally averaged class probabilities. Probabilities are kept as
-uint8 (1/255 steps) so that a 10-hour file costs 14 MB, not 115 MB.
+noise and silence by the locally averaged class probabilities. It runs chunk by chunk
+(`Smoother`), so memory does not grow with the duration.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class SmoothingParams:
         return tuple(f.name for f in fields(cls))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     start: float  # seconds, inclusive
     end: float  # seconds, exclusive
@@ -139,33 +139,89 @@ def moving_average(x: np.ndarray, width: int) -> np.ndarray:
     return ((c[width:] - c[:-width]) / width).astype(np.float32)
 
 
-def background_labels(probs: np.ndarray, chunk: int = 360_000) -> np.ndarray:
+def background_labels(probs: np.ndarray) -> np.ndarray:
     """Per-frame argmax of music / noise / silence on window-averaged probabilities (1..3)."""
-    n = len(probs)
-    out = np.empty(n, dtype=np.uint8)
-    margin = LABEL_WINDOW_FRAMES // 2
-    for a in range(0, n, chunk):
-        lo, hi = max(0, a - margin), min(n, a + chunk + margin)
-        avg = moving_average(probs[lo:hi, 1:].astype(np.float32), LABEL_WINDOW_FRAMES)
-        out[a:min(n, a + chunk)] = 1 + np.argmax(avg[a - lo:a - lo + min(chunk, n - a)], axis=1)
-    return out
+    return (1 + np.argmax(moving_average(probs[:, 1:].astype(np.float32), LABEL_WINDOW_FRAMES), axis=1)
+            ).astype(np.uint8)
+
+
+def frame_labels(probs: np.ndarray, params: SmoothingParams) -> np.ndarray:
+    """Final class index of every frame: speech where the speech mask says so, else the background."""
+    labels = background_labels(probs)
+    labels[speech_mask(probs[:, 0], params)] = 0
+    return labels
+
+
+class Smoother:
+    """Streaming smoothing: push probability chunks, then `finish` gives the Segmentation.
+
+    Every rule looks at most `margin` frames away (gap filling, then minimum speech, then
+    padding; the background window), so each chunk of CHUNK frames is labelled inside a window
+    with `margin` real frames either side and comes out exactly as over the whole file, while
+    memory stays flat whatever the duration.
+    """
+
+    CHUNK = 60_000  # ten minutes of frames
+
+    def __init__(self, params: SmoothingParams = SmoothingParams()):
+        self.params = params.validate()
+        self.margin = (round((params.min_gap + params.min_speech + params.padding) * FRAME_RATE)
+                       + LABEL_WINDOW_FRAMES // 2 + 2)
+        self._buf: np.ndarray | None = None
+        self._start = 0  # absolute frame index of _buf[0]
+        self._done = 0  # frames labelled so far
+        self._scale = 1.0
+        self._segments: list[Segment] = []
+        self._open: list | None = None  # [start frame, label, probability sums, frames] of the last run
+
+    def push(self, probs: np.ndarray) -> None:
+        if self._buf is None:
+            self._buf = probs[:0]
+            self._scale = 255.0 if probs.dtype == np.uint8 else 1.0
+        self._buf = np.concatenate((self._buf, probs))
+        while self._start + len(self._buf) - self._done >= self.CHUNK + self.margin:
+            self._label(self._done + self.CHUNK, self._done + self.CHUNK + self.margin)
+
+    def _label(self, upto: int, hi: int) -> None:
+        lo = max(self._start, self._done - self.margin)
+        window = self._buf[lo - self._start:hi - self._start]
+        core = slice(self._done - lo, upto - lo)
+        labels, probs = frame_labels(window, self.params)[core], window[core]
+        for s, e, v in runs(labels):
+            sums = probs[s:e].sum(axis=0, dtype=np.float64)
+            if self._open is not None and self._open[1] == v:
+                self._open[2] += sums
+                self._open[3] += e - s
+            else:
+                self._close()
+                self._open = [self._done + s, v, sums, e - s]
+        self._done = upto
+        cut = max(0, self._done - self.margin - self._start)
+        self._buf, self._start = self._buf[cut:], self._start + cut
+
+    def _close(self, end: float | None = None) -> None:
+        if self._open is None:
+            return
+        start, v, sums, n = self._open
+        mean = sums / n / self._scale
+        self._segments.append(Segment(start / FRAME_RATE, (start + n) / FRAME_RATE if end is None else end,
+                                      LABELS[v], {lab: round(float(x), 4) for lab, x in zip(LABELS, mean)}))
+        self._open = None
+
+    def finish(self, duration: float) -> Segmentation:
+        """All segments; the last ends exactly at `duration` (frame i starts before it for every
+        i < ceil(duration * 100))."""
+        if self._buf is not None and self._start + len(self._buf) > self._done:
+            end = self._start + len(self._buf)
+            self._label(end, end)
+        if duration <= 0 or self._open is None:
+            return Segmentation(max(duration, 0.0), [])
+        self._close(end=duration)
+        return Segmentation(duration, self._segments)
 
 
 def smooth(probs: np.ndarray, duration: float, params: SmoothingParams = SmoothingParams()) -> Segmentation:
     """Turn (frames x 4) probabilities (uint8 or float) into a Segmentation of `duration` s."""
-    params.validate()
-    n = len(probs)
-    if n == 0 or duration <= 0:
-        return Segmentation(max(duration, 0.0), [])
-    labels = background_labels(probs)
-    labels[speech_mask(probs[:, 0], params)] = 0
-    scale = 255.0 if probs.dtype == np.uint8 else 1.0
-    segments = []
-    for s, e, v in runs(labels):
-        mean = probs[s:e].mean(axis=0, dtype=np.float64) / scale
-        scores = {lab: round(float(x), 4) for lab, x in zip(LABELS, mean)}
-        segments.append(Segment(s / FRAME_RATE, min(e / FRAME_RATE, duration), LABELS[v], scores))
-    # Frame i starts before `duration` for every i < ceil(duration * 100), so the last
-    # segment only needs its end snapped to the exact duration.
-    segments[-1] = replace(segments[-1], end=duration)
-    return Segmentation(duration, segments)
+    smoother = Smoother(params)
+    smoother.push(probs)
+    return smoother.finish(duration)
