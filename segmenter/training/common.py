@@ -1,6 +1,7 @@
 """What both trainers share: seeding, the Keras fit loop, export and the model card."""
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -14,6 +15,31 @@ import numpy as np
 
 from ..network import NetSpec, build_keras, export
 from .sources import SOURCES
+
+
+def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *, epochs: int, steps: int,
+               batch: int, seconds: float, lr: float) -> argparse.Namespace:
+    """The options both trainers take, with each trainer's own defaults."""
+    from .fetch import DEFAULT_CACHE
+    ap = argparse.ArgumentParser(prog=prog, description=doc)
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
+    ap.add_argument("--out", type=Path, default=out, help="model folder to write (default %(default)s)")
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--steps", type=int, default=steps, help="batches per epoch")
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--seconds", type=float, default=seconds, help="length of each training example")
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--seed", type=int, default=20261121)
+    return ap.parse_args(argv)
+
+
+def prepare(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Fetch and decode the sources if needed, seed everything; (training, held-out) pools."""
+    from .fetch import build_all
+    from .mixing import load_pools
+    build_all(args.cache)
+    seed_everything(args.seed)
+    return load_pools(args.cache, False), load_pools(args.cache, True)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,7 +1,6 @@
 """Train the 4-class frame classifier: `python -m segmenter train`."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,8 @@ from ..features import N_MELS, log_mel
 from ..network import NumpyNet, tcn
 from ..pipeline import DEFAULT_SEGMENTER, PRETRAINED
 from ..segments import LABELS
-from .common import fit, make_dataset, seed_everything, write_card
-from .fetch import DEFAULT_CACHE, build_all
-from .mixing import load_pools, programme
+from .common import fit, make_dataset, parse_args, prepare, write_card
+from .mixing import programme
 
 SPEC = tcn(N_MELS, 64, (2, 4, 8, 16, 32), len(LABELS), "softmax", stride=2)
 # Per-class loss weights: silence is easy; the rest weigh the same (a heavier speech weight
@@ -50,20 +48,8 @@ def evaluate(net: NumpyNet, pools, n: int, seconds: float, seed: int) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m segmenter train", description=__doc__)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
-    ap.add_argument("--out", type=Path, default=PRETRAINED / DEFAULT_SEGMENTER)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=200, help="batches per epoch")
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--seconds", type=float, default=8.0, help="length of each training example")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=20261121)
-    args = ap.parse_args(argv)
-
-    build_all(args.cache)
-    seed_everything(args.seed)
-    train_pools, val_pools = load_pools(args.cache, False), load_pools(args.cache, True)
+    args = parse_args("python -m segmenter train", __doc__, PRETRAINED / DEFAULT_SEGMENTER, argv, epochs=10, steps=200, batch=32, seconds=8.0, lr=2e-3)
+    train_pools, val_pools = prepare(args)
     data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
     import keras
     fit(SPEC, "sparse_categorical_crossentropy", data, args.epochs, args.steps, args.lr, args.out)

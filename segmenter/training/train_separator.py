@@ -1,7 +1,6 @@
 """Train the speech-mask network: `python -m segmenter train-separator`."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,8 @@ from ..network import NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
 from ..separation import DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, Separator, mask_features, stft
-from .common import fit, make_dataset, seed_everything, write_card
-from .fetch import DEFAULT_CACHE, build_all
-from .mixing import load_pools, separation_mixture
+from .common import fit, make_dataset, parse_args, prepare, write_card
+from .mixing import separation_mixture
 
 SPEC = tcn(N_BINS, 128, (2, 4, 8, 16, 32), N_BINS, "sigmoid")
 
@@ -52,20 +50,8 @@ def evaluate(sep: Separator, pools, n: int, seconds: float, seed: int) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m segmenter train-separator", description=__doc__)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    ap.add_argument("--out", type=Path, default=PRETRAINED / DEFAULT_SEPARATOR)
-    ap.add_argument("--epochs", type=int, default=24)
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=20261121)
-    args = ap.parse_args(argv)
-
-    build_all(args.cache)
-    seed_everything(args.seed)
-    train_pools, val_pools = load_pools(args.cache, False), load_pools(args.cache, True)
+    args = parse_args("python -m segmenter train-separator", __doc__, PRETRAINED / DEFAULT_SEPARATOR, argv, epochs=24, steps=200, batch=16, seconds=4.0, lr=2e-3)
+    train_pools, val_pools = prepare(args)
     data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
     import keras
     fit(SPEC, loss, data, args.epochs, args.steps, args.lr, args.out)
