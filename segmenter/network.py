@@ -94,8 +94,9 @@ def export(model, spec: NetSpec, path: Path) -> None:
 def _activate(x: np.ndarray, name: str) -> np.ndarray:
     if name == "relu":
         return np.maximum(x, 0.0, out=x)
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
+    if name == "sigmoid":  # in the form that cannot overflow
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0, e) / (1.0 + e)
     if name == "softmax":
         x = np.exp(x - x.max(axis=1, keepdims=True))
         return x / x.sum(axis=1, keepdims=True)

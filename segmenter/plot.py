@@ -53,7 +53,7 @@ def draw(audio: np.ndarray, offset: float, seg: Segmentation, mask: np.ndarray, 
     axes[3].set_xlim(extent[0], extent[1])
     axes[0].set_title(title)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=80)
     plt.close(fig)
 
 
