@@ -17,8 +17,8 @@ from segmenter.pipeline import Segmenter  # noqa: E402
 from segmenter.scoring import DetectionCounts, intervals_to_frames, load_reference, reference_files  # noqa: E402
 from segmenter.segments import SmoothingParams, smooth  # noqa: E402
 
-GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "min_speech": [0.1, 0.25, 0.5],
-        "min_gap": [0.2, 0.3, 0.5], "padding": [0.0, 0.05, 0.1, 0.2]}
+GRID = {"threshold": [0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97], "min_speech": [0.1, 0.25, 0.5],
+        "min_gap": [0.3, 0.5, 0.8, 1.2], "padding": [0.0, 0.05, 0.1, 0.2]}
 
 
 def main() -> None:
@@ -49,6 +49,10 @@ def main() -> None:
         print(f"DER {der:.4f}  F1 {s['f1']:.4f}  {p}")
     d = score(SmoothingParams())
     print(f"defaults: DER {d['detection_error_rate']:.4f}  F1 {d['f1']:.4f}  {SmoothingParams()}")
+    print("threshold sweep at the default min_speech, min_gap and padding:")
+    for thr in GRID["threshold"]:
+        s = score(SmoothingParams().with_values(threshold=thr))
+        print(f"  {thr:.2f}: DER {s['detection_error_rate']:.4f}  F1 {s['f1']:.4f}")
 
 
 if __name__ == "__main__":
