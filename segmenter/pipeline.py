@@ -1,7 +1,6 @@
 """Media -> features -> frame scores -> segments, streamed, with the model loaded once."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -32,7 +31,6 @@ class Segmenter:
     def __init__(self, net: NumpyNet, model_dir: Path):
         self.net = net
         self.model_dir = model_dir
-        self.card = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").exists() else {}
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None) -> "Segmenter":
