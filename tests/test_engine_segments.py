@@ -11,8 +11,8 @@ from segmenter.segments import LABELS, SmoothingParams, smooth, speech_mask
 def probs_from(pattern: str, frames_per_char: int = 10) -> np.ndarray:
     """'S' speech, 'M' music, 'N' noise, '.' silence; each char = 10 frames (0.1 s)."""
     idx = np.repeat(["SMN.".index(c) for c in pattern], frames_per_char)
-    p = np.full((len(idx), 4), 0.02)
-    p[np.arange(len(idx)), idx] = 0.94
+    p = np.full((len(idx), 4), 0.01)
+    p[np.arange(len(idx)), idx] = 0.97
     return p
 
 
@@ -54,7 +54,7 @@ def test_segments_tile_the_duration_and_scores_are_means() -> None:
         assert a.end == b.start and a.label != b.label
     speech = [s for s in seg.segments if s.label == "speech"]
     assert len(speech) == 1 and speech[0].start == pytest.approx(1.2) and speech[0].end == pytest.approx(2.2)
-    assert speech[0].scores["speech"] == pytest.approx(0.94)
+    assert speech[0].scores["speech"] == pytest.approx(0.97)
     assert set(speech[0].scores) == set(LABELS)
     assert {s.label for s in seg.segments} == {"speech", "music", "noise", "silence"}
 
