@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, SYSTEMS_DIR, env_single_thread, fmt, pinned,
+from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, SYSTEMS_DIR, env_single_thread, pinned,
                     run_measured, venv_python)
 
 OURS_DEFAULT = MAIN_PY + " -m segmenter segment {input} --out {out_tsv}"

@@ -7,10 +7,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .features import FeatureStream
+from .features import FeatureStream, log_mel
 from .media import SAMPLE_RATE, stream_audio
 from .network import NumpyNet
-from .segments import Segmentation, SmoothingParams, Smoother
+from .segments import Segmentation, SmoothingParams, Smoother, smooth
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_SEGMENTER = "segmenter-v1"
@@ -72,6 +72,10 @@ class Segmenter:
         chunks = list(self._probs(path, samples, progress))
         probs = np.concatenate(chunks) if chunks else np.zeros((0, 4), np.uint8)
         return probs, samples[0] / SAMPLE_RATE
+
+    def segment_audio(self, audio: np.ndarray, params: SmoothingParams = SmoothingParams()) -> Segmentation:
+        """Segment a short signal already in memory (16 kHz mono), e.g. an excerpt to plot."""
+        return smooth(self.net.forward(log_mel(audio)), len(audio) / SAMPLE_RATE, params)
 
     def segment(self, path: str | os.PathLike, params: SmoothingParams = SmoothingParams(),
                 progress: Callable[[float], None] | None = None) -> Segmentation:

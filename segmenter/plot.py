@@ -7,7 +7,7 @@ import numpy as np
 
 from .media import SAMPLE_RATE, stream_audio
 from .pipeline import Segmenter
-from .segments import LABELS, Segmentation, smooth, SmoothingParams
+from .segments import LABELS, Segmentation, SmoothingParams
 from .separation import Separator, stft
 
 COLOURS = {"speech": "tab:green", "music": "tab:purple", "noise": "tab:orange", "silence": "lightgrey"}
@@ -63,9 +63,7 @@ def run(media: Path, out: Path, start: float, end: float | None, segmenter_dir: 
     if len(audio) == 0:
         raise ValueError(f"{media}: no audio between {start} s and {end} s")
     segmenter, separator = Segmenter.load(segmenter_dir), Separator.load(separator_dir)
-    from .features import log_mel
-    probs = segmenter.net.forward(log_mel(audio))
-    seg = smooth(probs, len(audio) / SAMPLE_RATE, params)
+    seg = segmenter.segment_audio(audio, params)
     spec = stft(audio)
     draw(audio, start, seg, separator.mask(spec), spec, out, f"{media.name}: {start:.1f} s to {start + len(audio) / SAMPLE_RATE:.1f} s")
     return out
