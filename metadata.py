@@ -18,7 +18,9 @@ from clams.app import ClamsApp
 from clams.appmetadata import AppMetadata
 from mmif import AnnotationTypes, DocumentTypes
 
+from segmenter.pipeline import DEFAULT_SEGMENTER
 from segmenter.segments import BINARY_LABELS, LABELS, SmoothingParams
+from segmenter.separation import DEFAULT_SEPARATOR
 
 APP_NAME = "Speech Segmenter"
 APP_IDENTIFIER = "speech-segmenter"
@@ -74,8 +76,8 @@ def appmetadata() -> AppMetadata:
         app_license="Apache 2.0",
         identifier=APP_IDENTIFIER,
         url="https://github.com/clamsproject/app-speech-segmenter",
-        analyzer_versions={"segmenter": _model_version("segmenter-v1"),
-                           "separator": _model_version("separator-v1")},
+        analyzer_versions={"segmenter": _model_version(DEFAULT_SEGMENTER),
+                           "separator": _model_version(DEFAULT_SEPARATOR)},
         analyzer_license="Apache 2.0",
         est_gpu_mem_min=0,
         est_gpu_mem_typ=0,

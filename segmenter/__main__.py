@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("separate", help="write the separated speech of a medium as a 16 kHz WAV")
     p.add_argument("media", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--model", help="separator model directory (default: pretrained/separator-v1)")
+    p.add_argument("--model", help="separator model directory (default: pretrained/separator-v2)")
     p.add_argument("--speech-only", action="store_true", help="also silence what the segmenter calls non-speech")
     p.add_argument("--segmenter-model")
     add_smoothing(p)

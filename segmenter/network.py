@@ -67,13 +67,19 @@ def stack_frames(x: np.ndarray, stride: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- Keras (training)
 
-def build_keras(spec: NetSpec):
+def build_keras(spec: NetSpec, init_scale: float = 1.0):
+    """`init_scale` < 1 shrinks the initial weights of every layer after the input projection
+    (Glorot times the scale), so that a deep residual stack starts near a uniform output
+    instead of saturating it."""
     import keras
 
     x = inp = keras.Input((None, spec.input_dim * spec.stride))
     for i, l in enumerate(spec.layers):
+        init = "glorot_uniform"
+        if i > 0 and init_scale != 1.0:
+            init = keras.initializers.VarianceScaling(init_scale ** 2, "fan_avg", "uniform")
         y = keras.layers.Conv1D(l.filters, l.kernel, dilation_rate=l.dilation, padding="same",
-                                activation=l.activation, name=f"conv{i}")(x)
+                                activation=l.activation, kernel_initializer=init, name=f"conv{i}")(x)
         x = keras.layers.Add(name=f"res{i}")([x, y]) if l.residual else y
     if spec.stride > 1:
         x = keras.layers.UpSampling1D(spec.stride, name="repeat")(x)

@@ -6,6 +6,7 @@ the output has exactly the source's samples and timeline.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from .segments import Segmentation
 N_FFT = 512
 HOP = 256
 N_BINS = N_FFT // 2 + 1
-DEFAULT_SEPARATOR = "separator-v1"
+DEFAULT_SEPARATOR = "separator-v2"
 MODEL_ENV = "SEPARATOR_MODEL"
 CORE_SECONDS = 30.0
 MARGIN_SECONDS = 2.0
@@ -75,18 +76,21 @@ def speech_gain(intervals: list[tuple[float, float]], start: int, n: int) -> np.
 class Separator:
     """A loaded speech-mask network; `separate` writes the speech track of a medium."""
 
-    def __init__(self, net: NumpyNet, model_dir: Path):
+    def __init__(self, net: NumpyNet, model_dir: Path, gain: float = 1.0):
         self.net = net
         self.model_dir = model_dir
+        self.gain = gain
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None) -> "Separator":
         d = resolve_model_dir(model_dir, MODEL_ENV, DEFAULT_SEPARATOR)
-        return cls(NumpyNet.load(d / "weights.npz"), d)
+        config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
+        return cls(NumpyNet.load(d / "weights.npz"), d, config.get("mask_gain", 1.0))
 
     def mask(self, spec: np.ndarray) -> np.ndarray:
-        """(bins, frames) speech mask in [0, 1] for a complex STFT."""
-        return self.net.forward(mask_features(spec)).T
+        """(bins, frames) speech gain for a complex STFT: the network's mask times the model's
+        fixed `mask_gain`, which restores the speech level that a scale-invariant loss leaves open."""
+        return self.gain * self.net.forward(mask_features(spec)).T
 
     def separate_audio(self, audio: np.ndarray) -> np.ndarray:
         spec = stft(audio)

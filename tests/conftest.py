@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 EXAMPLE = ROOT / "examples" / "speech_music.ogg"
-SEPARATOR_WEIGHTS = ROOT / "pretrained" / "separator-v1" / "weights.npz"
+SEPARATOR_WEIGHTS = ROOT / "pretrained" / "separator-v2" / "weights.npz"
 
 needs_separator = pytest.mark.skipif(
     not (SEPARATOR_WEIGHTS.is_file() or os.environ.get("SEPARATOR_MODEL")),

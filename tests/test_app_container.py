@@ -40,7 +40,7 @@ def test_installs_requirements_and_runs_production():
 
 def test_models_and_code_are_not_excluded_by_dockerignore():
     ignore = (ROOT / ".dockerignore").read_text().split()
-    needed = ["pretrained/segmenter-v1/weights.npz", "pretrained/separator-v1/weights.npz",
+    needed = ["pretrained/segmenter-v1/weights.npz", "pretrained/separator-v2/weights.npz",
               "pretrained/segmenter-v1/config.json", "app.py", "metadata.py", "cli.py",
               "requirements.txt", "segmenter/pipeline.py"]
     for path in needed:

@@ -9,7 +9,7 @@ import pytest
 from segmenter.network import NumpyNet, build_keras, export, stack_frames, tcn
 from segmenter.pipeline import PRETRAINED
 
-MODELS = ["segmenter-v1", "separator-v1"]
+MODELS = ["segmenter-v1", "separator-v2"]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -35,6 +35,18 @@ def test_separated_file_has_the_source_duration(example_wav: Path, tmp_path: Pat
     assert info.frames == len(read_audio(example_wav))
 
 
+def test_keeps_the_speech_level_and_removes_the_music(example_wav: Path) -> None:
+    """The example opens with clean speech (0-5 s) and has music alone at 7.2-8 s."""
+    audio = read_audio(example_wav)
+    out = Separator.load().separate_audio(audio)
+
+    def db(x: np.ndarray) -> float:
+        return float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-20))
+    speech, music = slice(0, 5 * SAMPLE_RATE), slice(int(7.2 * SAMPLE_RATE), 8 * SAMPLE_RATE)
+    assert abs(db(out[speech]) - db(audio[speech])) < 6.0
+    assert db(out[music]) < db(audio[music]) - 20.0
+
+
 def test_chunked_separation_matches_one_pass(example_wav: Path) -> None:
     sep = Separator.load()
     audio = read_audio(example_wav)

@@ -71,17 +71,22 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
     return Mixes()
 
 
-def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path):
+def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path, init_scale: float = 1.0):
     import keras
 
-    model = build_keras(spec)
+    model = build_keras(spec, init_scale)
     schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
-    model.fit(data, epochs=epochs, verbose=2)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(out_dir / "model.keras")
-    export(model, spec, out_dir / "weights.npz")
-    return model
+    # Saved after every epoch: a long run that is stopped early still leaves its last model.
+    model.fit(data, epochs=epochs, verbose=2,
+              callbacks=[keras.callbacks.ModelCheckpoint(out_dir / "model.keras")])
+    # The model of record without the optimizer's state (a third of the size).
+    final = build_keras(spec)
+    final.set_weights(model.get_weights())
+    final.save(out_dir / "model.keras")
+    export(final, spec, out_dir / "weights.npz")
+    return final
 
 
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, kinds: tuple[str, ...]) -> None:

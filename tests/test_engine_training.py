@@ -1,0 +1,32 @@
+"""The separator's training loss is the benchmark's measure: -SI-SDR of the resynthesised masked mixture."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segmenter.media import SAMPLE_RATE, read_audio
+from segmenter.scoring import si_sdr
+from segmenter.separation import HOP, N_BINS, stft
+
+
+def test_loss_is_minus_si_sdr_of_the_masked_mixture(example_wav: Path) -> None:
+    pytest.importorskip("keras")
+    import librosa
+
+    from segmenter.training.train_separator import example, loss
+    n = 4 * SAMPLE_RATE  # a whole number of hops, as in training
+    speech = read_audio(example_wav)[:n]
+    noise = np.random.default_rng(0).normal(scale=0.05, size=n).astype(np.float32)
+    mix = speech + noise
+    x, y = example(mix, speech)
+    mask = np.random.default_rng(1).uniform(size=x.shape).astype(np.float32)
+    est = librosa.istft(stft(mix) * mask.T, hop_length=HOP, window="hann", length=n)
+    got = float(np.asarray(loss(y[None], mask[None]))[0])
+    assert x.shape == (n // HOP + 1, N_BINS)
+    assert got == pytest.approx(-si_sdr(est, speech), abs=0.05)
+    # Without speech the loss is the output level relative to the mixture's, in dB.
+    _, y0 = example(noise, np.zeros(n, np.float32))
+    half = np.full_like(mask, 0.5)
+    assert float(np.asarray(loss(y0[None], half[None]))[0]) == pytest.approx(20 * np.log10(0.5), abs=0.05)
