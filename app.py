@@ -26,11 +26,8 @@ from segmenter.media import MediaError
 from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir
 from segmenter.pipeline import Segmenter
 from segmenter.segments import BINARY_LABELS, LABELS, ParameterValueError, Segmentation, SmoothingParams
+from segmenter.separation import Separator
 
-try:  # separation lands separately; the app works without it
-    from segmenter import separation as _separation
-except ImportError:  # pragma: no cover - depends on the checkout
-    _separation = None
 
 
 class DocumentMediaError(RuntimeError):
@@ -72,11 +69,10 @@ class SpeechSegmenter(ClamsApp):
         super().__init__()
         self.segmenter = Segmenter.load()
         self._separator = None
-        if _separation is not None:
-            try:
-                self._separator = _separation.Separator.load()
-            except FileNotFoundError as e:
-                self.logger.info("separation unavailable until its model is installed: %s", e)
+        try:
+            self._separator = Separator.load()
+        except FileNotFoundError as e:
+            self.logger.info("separation unavailable until its model is installed: %s", e)
 
     def _appmetadata(self):
         # metadata.py next to this file provides the metadata
@@ -113,10 +109,8 @@ class SpeechSegmenter(ClamsApp):
     @property
     def separator(self):
         if self._separator is None:
-            if _separation is None:
-                raise SeparationUnavailableError("separate=true, but this build has no separation module")
             try:
-                self._separator = _separation.Separator.load()
+                self._separator = Separator.load()
             except FileNotFoundError as e:
                 raise SeparationUnavailableError(f"separate=true, but the separation model is missing: {e}")
         return self._separator

@@ -18,7 +18,7 @@ from clams.app import ClamsApp
 from clams.appmetadata import AppMetadata
 from mmif import AnnotationTypes, DocumentTypes
 
-from segmenter.pipeline import DEFAULT_SEGMENTER
+from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
 from segmenter.segments import BINARY_LABELS, LABELS, SmoothingParams
 from segmenter.separation import DEFAULT_SEPARATOR
 
@@ -56,7 +56,7 @@ def output_dir_default() -> str:
 def _model_version(name: str) -> str:
     """A model's version as its directory name plus, when the model card says, its version."""
     import json
-    cfg = Path(__file__).resolve().parent / "pretrained" / name / "config.json"
+    cfg = PRETRAINED / name / "config.json"
     try:
         v = json.loads(cfg.read_text()).get("version")
     except (OSError, ValueError):
