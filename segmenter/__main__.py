@@ -43,13 +43,15 @@ def fix_mmap_threshold(size: int = 128 * 1024) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     fix_mmap_threshold()
+    from .pipeline import DEFAULT_SEGMENTER, PRETRAINED
+    from .separation import DEFAULT_SEPARATOR
     ap = argparse.ArgumentParser(prog="python -m segmenter", description="Speech / music / noise / silence "
                                  "segmentation and speech separation for broadcast archives.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("segment", help="segment files or folders into a TSV of speech segments")
     p.add_argument("paths", nargs="+", help="media files or folders (walked for media files)")
-    p.add_argument("--model", help="segmenter model directory (default: pretrained/segmenter-v1)")
+    p.add_argument("--model", help=f"segmenter model directory (default: {PRETRAINED / DEFAULT_SEGMENTER})")
     p.add_argument("--out", type=Path, default=Path("segmented.tsv"), help="TSV to write (default %(default)s)")
     p.add_argument("--slice", type=Path, dest="slice_dir", help="also write each speech segment as a WAV here")
     p.add_argument("-n", type=int, dest="limit", help="process at most N files")
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("separate", help="write the separated speech of a medium as a 16 kHz WAV")
     p.add_argument("media", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--model", help="separator model directory (default: pretrained/separator-v2)")
+    p.add_argument("--model", help=f"separator model directory (default: {PRETRAINED / DEFAULT_SEPARATOR})")
     p.add_argument("--speech-only", action="store_true", help="also silence what the segmenter calls non-speech")
     p.add_argument("--segmenter-model")
     add_smoothing(p)

@@ -20,17 +20,15 @@ pytest_plugins = ["engine_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED  # noqa: E402
+from segmenter.separation import DEFAULT_SEPARATOR  # noqa: E402
+
 PYTHON = sys.executable
 EXAMPLE = ROOT / "examples" / "speech_music.ogg"
-SEPARATOR_WEIGHTS = ROOT / "pretrained" / "separator-v2" / "weights.npz"
-
-needs_separator = pytest.mark.skipif(
-    not (SEPARATOR_WEIGHTS.is_file() or os.environ.get("SEPARATOR_MODEL")),
-    reason=f"separation model not installed yet ({SEPARATOR_WEIGHTS.relative_to(ROOT)} is missing)")
 
 
 def segmenter_model_dir() -> Path:
-    return Path(os.environ.get("SEGMENTER_MODEL") or ROOT / "pretrained" / "segmenter-v1")
+    return Path(os.environ.get("SEGMENTER_MODEL") or PRETRAINED / DEFAULT_SEGMENTER)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +37,7 @@ def require_model():
     d = segmenter_model_dir()
     if not (d / "weights.npz").is_file():
         pytest.fail(f"no segmentation model at {d} (weights.npz): the app tests need the real model; "
-                    f"commit pretrained/segmenter-v1/ or point $SEGMENTER_MODEL at a model folder",
+                    f"commit pretrained/{DEFAULT_SEGMENTER}/ or point $SEGMENTER_MODEL at a model folder",
                     pytrace=False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from conftest import ROOT
+from conftest import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, ROOT
 
 CONTAINERFILE = (ROOT / "Containerfile").read_text()
 REQUIREMENTS = (ROOT / "requirements.txt").read_text()
@@ -40,8 +40,8 @@ def test_installs_requirements_and_runs_production():
 
 def test_models_and_code_are_not_excluded_by_dockerignore():
     ignore = (ROOT / ".dockerignore").read_text().split()
-    needed = ["pretrained/segmenter-v1/weights.npz", "pretrained/separator-v2/weights.npz",
-              "pretrained/segmenter-v1/config.json", "app.py", "metadata.py", "cli.py",
+    needed = [f"pretrained/{DEFAULT_SEGMENTER}/weights.npz", f"pretrained/{DEFAULT_SEPARATOR}/weights.npz",
+              f"pretrained/{DEFAULT_SEGMENTER}/config.json", "app.py", "metadata.py", "cli.py",
               "requirements.txt", "segmenter/pipeline.py"]
     for path in needed:
         for pat in ignore:

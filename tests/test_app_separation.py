@@ -6,9 +6,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from conftest import check_tiling, error_message, media_duration, needs_separator, source_mmif
-
-pytestmark = needs_separator
+from conftest import check_tiling, error_message, media_duration, source_mmif
 
 
 def separated_docs(out: str) -> list[dict]:

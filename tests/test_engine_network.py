@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from segmenter.network import NumpyNet, build_keras, export, stack_frames, tcn
-from segmenter.pipeline import PRETRAINED
+from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
+from segmenter.separation import DEFAULT_SEPARATOR
 
-MODELS = ["segmenter-v1", "separator-v2"]
+MODELS = [DEFAULT_SEGMENTER, DEFAULT_SEPARATOR]
 
 
 @pytest.mark.parametrize("name", MODELS)
