@@ -30,3 +30,21 @@ def test_loss_is_minus_si_sdr_of_the_masked_mixture(example_wav: Path) -> None:
     _, y0 = example(noise, np.zeros(n, np.float32))
     half = np.full_like(mask, 0.5)
     assert float(np.asarray(loss(y0[None], half[None]))[0]) == pytest.approx(20 * np.log10(0.5), abs=0.05)
+
+
+def test_fit_starts_from_the_init_model(tmp_path: Path) -> None:
+    """Fine-tuning (`--init`): the training starts from the given model's weights, not random ones."""
+    pytest.importorskip("keras")
+    from segmenter.network import build_keras, tcn
+    from segmenter.training.common import fit, make_dataset
+    spec = tcn(4, 8, (1, 2), 3, "sigmoid")
+    start = build_keras(spec)
+    (tmp_path / "init").mkdir()
+    start.save(tmp_path / "init" / "model.keras")
+    data = make_dataset(lambda rng: (rng.normal(size=(1, 10, 4)).astype(np.float32),
+                                     np.zeros((1, 10, 3), np.float32)), 1, 0)
+    got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init")
+    for a, b in zip(got.get_weights(), start.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    fresh = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "fresh")
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), start.get_weights()))

@@ -30,6 +30,8 @@ def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *,
     ap.add_argument("--seconds", type=float, default=seconds, help="length of each training example")
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--seed", type=int, default=20261121)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="model folder whose model.keras starts the training (fine-tuning); default: random")
     return ap.parse_args(argv)
 
 
@@ -71,10 +73,14 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
     return Mixes()
 
 
-def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path, init_scale: float = 1.0):
+def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path, init_scale: float = 1.0,
+        init: Path | None = None):
+    """Train from `init`'s weights if given (a model of the same spec), else from `init_scale`'d Glorot."""
     import keras
 
     model = build_keras(spec, init_scale)
+    if init is not None:
+        model.set_weights(keras.models.load_model(init / "model.keras", compile=False).get_weights())
     schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
     out_dir.mkdir(parents=True, exist_ok=True)

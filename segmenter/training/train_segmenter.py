@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     train_pools, val_pools = prepare(args)
     data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
     import keras
-    fit(SPEC, "sparse_categorical_crossentropy", data, args.epochs, args.steps, args.lr, args.out)
+    fit(SPEC, "sparse_categorical_crossentropy", data, args.epochs, args.steps, args.lr, args.out, init=args.init)
     metrics = evaluate(NumpyNet.load(args.out / "weights.npz"), val_pools, 300, args.seconds, args.seed)
     print(metrics)
     config = {"task": "segmentation", "labels": list(LABELS), "seed": args.seed, "keras": keras.__version__,

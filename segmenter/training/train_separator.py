@@ -106,11 +106,22 @@ all. The loss is computed on the waveform: the masked mixture STFT is inverted i
 and scored by its negative scale-invariant SDR against the clean speech, the measure the
 benchmark reports. For mixtures without speech it is the output's level relative to the
 mixture's (dB, floored at -30), which teaches the mask to close.
-
+{fine_tuning(args)}
 That loss leaves the output's overall level free, and the no-speech term pushes it down, so the
 network's mask is about {20 * np.log10(sep.gain):.0f} dB below the speech level. One fixed gain,
 `mask_gain` = {sep.gain:.2f} in `config.json` (the median least-squares gain from the output to the
 clean speech over 50 held-out mixtures), restores it: the separator multiplies the mask by it.""", ("speech", "music", "sung", "noise"))
+
+
+def fine_tuning(args) -> str:
+    """The card's note on where the training started, when it did not start from random weights."""
+    if args.init is None:
+        return ""
+    return f"""
+This model was fine-tuned: its training started from the weights of `{args.init}`, with fresh
+mixtures (seed {args.seed}) and a new cosine learning-rate schedule from {args.lr:g}. Reproducing it
+takes the command in that model's card (in the git history once its folder is retired), then this one.
+"""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,5 +129,5 @@ def main(argv: list[str] | None = None) -> None:
                       seconds=4.0, lr=1e-3)
     train_pools, val_pools = prepare(args)
     data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
-    fit(SPEC, loss, data, args.epochs, args.steps, args.lr, args.out, init_scale=0.1)
+    fit(SPEC, loss, data, args.epochs, args.steps, args.lr, args.out, init_scale=0.1, init=args.init)
     finish(args, val_pools)
