@@ -95,6 +95,22 @@ def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: 
     return final
 
 
+def training_config(args: argparse.Namespace) -> dict:
+    """The training options as recorded in config.json (machine paths left out)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("cache", "out")}
+
+
+def fine_tuning_note(training: dict) -> str:
+    """The card's paragraph on where the training started, when it was not from random weights."""
+    if not training.get("init"):
+        return ""
+    return f"""
+
+This model was fine-tuned: its training started from the weights of `{training['init']}`, with fresh
+mixtures (seed {training['seed']}) and a new cosine learning-rate schedule from {training['lr']:g}. Reproducing it
+takes the command in that model's card (in the git history once its folder is retired), then this one."""
+
+
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, kinds: tuple[str, ...]) -> None:
     """config.json (machine-readable) and MODEL_CARD.md (for people)."""
     config = dict(config, metrics=metrics, date=datetime.date.today().isoformat(),
@@ -106,7 +122,7 @@ def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
 
-{body}
+{body}{fine_tuning_note(config.get('training', {}))}
 
 ## Training command
 

@@ -1,15 +1,13 @@
 """Train the 4-class frame classifier: `python -m segmenter train`."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..features import N_MELS, log_mel
 from ..network import NumpyNet, tcn
 from ..pipeline import DEFAULT_SEGMENTER, PRETRAINED
 from ..segments import LABELS
-from .common import fit, make_dataset, parse_args, prepare, write_card
+from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
 from .mixing import programme
 
 SPEC = tcn(N_MELS, 64, (2, 4, 8, 16, 32), len(LABELS), "softmax", stride=2)
@@ -60,8 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                            "n_mels": N_MELS, "fmin": 50, "fmax": 8000,
                            "scaling": "(10*log10(mel+1e-10)+40)/20"},
               "network": SPEC.to_json(), "receptive_field_frames": 2 * SPEC.context + 1,
-              "training": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                           if k not in ("cache", "out")}}
+              "training": training_config(args)}
     write_card(args.out, "segmenter-v1: speech / music / noise / silence frame classifier", config, metrics,
                """A dilated 1-D convolutional network over 64 log-mel energies every 10 ms (25 ms windows).
 Pairs of frames are stacked into 20 ms steps; six convolutions (64 channels, kernel 3, dilations

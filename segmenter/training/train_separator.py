@@ -1,15 +1,13 @@
 """Train the speech-mask network: `python -m segmenter train-separator`."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..network import NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
 from ..separation import DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, Separator, mask_features, stft
-from .common import fit, make_dataset, parse_args, prepare, write_card
+from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
 
 SPEC = tcn(N_BINS, 256, (2, 4, 8, 16, 32, 1, 2, 4, 8, 16), N_BINS, "sigmoid")
@@ -35,13 +33,13 @@ def loss(y_true, y_pred):
     measure. Mixtures without speech have no SI-SDR; for them the loss is the output's level
     relative to the mixture's (in dB, floored at -30), so that the mask learns to close."""
     from keras import ops
-    frames = ops.shape(y_pred)[1]
-    length = (frames - 1) * HOP
-    est = ops.istft((y_pred * y_true[..., :N_BINS], y_pred * y_true[..., N_BINS:2 * N_BINS]),
-                    N_FFT, HOP, N_FFT, length=length, window="hann", center=True)
+    length = (ops.shape(y_pred)[1] - 1) * HOP
+    re, im = y_true[..., :N_BINS], y_true[..., N_BINS:2 * N_BINS]
+
+    def istft(gain):
+        return ops.istft((gain * re, gain * im), N_FFT, HOP, N_FFT, length=length, window="hann", center=True)
+    est, mix = istft(y_pred), istft(1.0)
     ref = ops.reshape(y_true[..., 2 * N_BINS:], (ops.shape(y_true)[0], -1))[:, :length]
-    mix = ops.istft((y_true[..., :N_BINS], y_true[..., N_BINS:2 * N_BINS]),
-                    N_FFT, HOP, N_FFT, length=length, window="hann", center=True)
     est = est - ops.mean(est, axis=1, keepdims=True)
     ref = ref - ops.mean(ref, axis=1, keepdims=True)
     ref_energy = ops.sum(ops.square(ref), axis=1)
@@ -91,8 +89,7 @@ def finish(args, val_pools) -> None:
                            "window": "hann", "scaling": "(10*log10(|X|^2+1e-10)+40)/20"},
               "network": SPEC.to_json(), "mask_gain": sep.gain, "receptive_field_frames": 2 * SPEC.context + 1,
               "loss": "negative SI-SDR of istft(mask * X) against the clean speech; output level in dB (floor -30) when there is no speech",
-              "training": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                           if k not in ("cache", "out")}}
+              "training": training_config(args)}
     write_card(args.out, f"{args.out.name}: speech mask for speech / background separation", config, metrics,
                f"""A dilated 1-D convolutional network over 257 log-power STFT bins (512-point Hann window,
 256-sample hop at 16 kHz). An input convolution and ten residual convolutions (256 channels,
@@ -106,22 +103,11 @@ all. The loss is computed on the waveform: the masked mixture STFT is inverted i
 and scored by its negative scale-invariant SDR against the clean speech, the measure the
 benchmark reports. For mixtures without speech it is the output's level relative to the
 mixture's (dB, floored at -30), which teaches the mask to close.
-{fine_tuning(args)}
+
 That loss leaves the output's overall level free, and the no-speech term pushes it down, so the
 network's mask is about {20 * np.log10(sep.gain):.0f} dB below the speech level. One fixed gain,
 `mask_gain` = {sep.gain:.2f} in `config.json` (the median least-squares gain from the output to the
 clean speech over 50 held-out mixtures), restores it: the separator multiplies the mask by it.""", ("speech", "music", "sung", "noise"))
-
-
-def fine_tuning(args) -> str:
-    """The card's note on where the training started, when it did not start from random weights."""
-    if args.init is None:
-        return ""
-    return f"""
-This model was fine-tuned: its training started from the weights of `{args.init}`, with fresh
-mixtures (seed {args.seed}) and a new cosine learning-rate schedule from {args.lr:g}. Reproducing it
-takes the command in that model's card (in the git history once its folder is retired), then this one.
-"""
 
 
 def main(argv: list[str] | None = None) -> None:
