@@ -1,4 +1,5 @@
-"""The one network shape both models use: a stack of dilated 1-D convolutions over time.
+"""The one network shape both models use: a stack of dilated 1-D convolutions over time,
+optionally followed by a small refiner along the frequency bins (the separator's).
 
 The Keras model (`model.keras`) is the artifact of record. For inference we export its
 weights to `weights.npz` and run the same arithmetic in NumPy: no TensorFlow import at
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -20,18 +21,33 @@ class Layer:
     filters: int
     kernel: int = 3
     dilation: int = 1
-    activation: str = "relu"  # relu | softmax | sigmoid
+    activation: str = "relu"  # relu | softmax | sigmoid | linear
     residual: bool = False
 
 
 @dataclass(frozen=True)
 class NetSpec:
     """`stride` consecutive input frames are stacked into one step, and each output step is
-    repeated `stride` times: the classifier runs at 20 ms but still answers every 10 ms."""
+    repeated `stride` times: the classifier runs at 20 ms but still answers every 10 ms.
+
+    `refiner` layers are convolutions along the bins of each frame (`kernel` bins apart by
+    `dilation`), the same at every bin. They see two channels, the input features and the last
+    1-D layer's output before its activation, and end in one channel that is added to that
+    output; the activation comes after. A full-band stack must carry every bin's detail through
+    its channels; the refiner can follow the fine structure (harmonics) that the input shows,
+    bin by bin, while the stack supplies the time context. It needs stride 1 and as many
+    outputs as inputs.
+    """
 
     input_dim: int
     layers: tuple[Layer, ...]
     stride: int = 1
+    refiner: tuple[Layer, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.refiner and (self.stride != 1 or self.layers[-1].filters != self.input_dim
+                             or self.refiner[-1].filters != 1):
+            raise ValueError("a refiner needs stride 1, outputs == input_dim and a last layer of 1 filter")
 
     @property
     def context(self) -> int:
@@ -39,20 +55,22 @@ class NetSpec:
         return sum((l.kernel // 2) * l.dilation for l in self.layers)
 
     def to_json(self) -> dict:
-        return {"input_dim": self.input_dim, "stride": self.stride, "layers": [asdict(l) for l in self.layers]}
+        d = {"input_dim": self.input_dim, "stride": self.stride, "layers": [asdict(l) for l in self.layers]}
+        return d | ({"refiner": [asdict(l) for l in self.refiner]} if self.refiner else {})
 
     @classmethod
     def from_json(cls, d: dict) -> "NetSpec":
-        return cls(d["input_dim"], tuple(Layer(**l) for l in d["layers"]), d.get("stride", 1))
+        return cls(d["input_dim"], tuple(Layer(**l) for l in d["layers"]), d.get("stride", 1),
+                   tuple(Layer(**l) for l in d.get("refiner", ())))
 
 
 def tcn(input_dim: int, width: int, dilations: tuple[int, ...], outputs: int, activation: str,
-        stride: int = 1) -> NetSpec:
+        stride: int = 1, refiner: tuple[Layer, ...] = ()) -> NetSpec:
     """Input projection, residual dilated blocks, then a per-frame output layer."""
     layers = [Layer(width, 3, 1)]
     layers += [Layer(width, 3, d, residual=True) for d in dilations]
     layers.append(Layer(outputs, 1, 1, activation))
-    return NetSpec(input_dim, tuple(layers), stride)
+    return NetSpec(input_dim, tuple(layers), stride, refiner)
 
 
 def stack_frames(x: np.ndarray, stride: int) -> np.ndarray:
@@ -74,30 +92,53 @@ def build_keras(spec: NetSpec, init_scale: float = 1.0):
     import keras
 
     x = inp = keras.Input((None, spec.input_dim * spec.stride))
+    last = len(spec.layers) - 1
     for i, l in enumerate(spec.layers):
         init = "glorot_uniform"
         if i > 0 and init_scale != 1.0:
             init = keras.initializers.VarianceScaling(init_scale ** 2, "fan_avg", "uniform")
+        activation = None if spec.refiner and i == last else l.activation
         y = keras.layers.Conv1D(l.filters, l.kernel, dilation_rate=l.dilation, padding="same",
-                                activation=l.activation, kernel_initializer=init, name=f"conv{i}")(x)
+                                activation=activation, kernel_initializer=init, name=f"conv{i}")(x)
         x = keras.layers.Add(name=f"res{i}")([x, y]) if l.residual else y
+    if spec.refiner:
+        x = _refine_keras(keras, spec, inp, x)
     if spec.stride > 1:
         x = keras.layers.UpSampling1D(spec.stride, name="repeat")(x)
     return keras.Model(inp, x)
 
 
+def _refine_keras(keras, spec: NetSpec, features, logits):
+    """The refiner's correction added to `logits`, then the output activation. Its last layer
+    starts at zero, so a refiner added to a trained 1-D stack starts from that stack's output."""
+    bins = (-1, spec.input_dim, 1)
+    r = keras.layers.Concatenate(name="ref_in")([keras.layers.Reshape(bins, name="ref_x")(features),
+                                                  keras.layers.Reshape(bins, name="ref_z")(logits)])
+    last = len(spec.refiner) - 1
+    for j, l in enumerate(spec.refiner):
+        r = keras.layers.Conv2D(l.filters, (1, l.kernel), dilation_rate=(1, l.dilation), padding="same",
+                                activation=l.activation, name=f"refine{j}",
+                                kernel_initializer="zeros" if j == last else "glorot_uniform")(r)
+    r = keras.layers.Reshape((-1, spec.input_dim), name="ref_out")(r)
+    return keras.layers.Activation(spec.layers[-1].activation, name="output")(
+        keras.layers.Add(name="refined")([logits, r]))
+
+
 def export(model, spec: NetSpec, path: Path) -> None:
     """Write the spec and the conv weights of a Keras model built by `build_keras`."""
     arrays = {}
-    for i in range(len(spec.layers)):
-        w, b = model.get_layer(f"conv{i}").get_weights()
-        arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(np.float32), b.astype(np.float32)
+    for prefix, key, layers in (("conv", "", spec.layers), ("refine", "r", spec.refiner)):
+        for i in range(len(layers)):
+            w, b = model.get_layer(f"{prefix}{i}").get_weights()
+            arrays[f"{key}w{i}"], arrays[f"{key}b{i}"] = w.astype(np.float32), b.astype(np.float32)
     np.savez(path, spec=json.dumps(spec.to_json()), **arrays)
 
 
 # ---------------------------------------------------------------- NumPy (inference)
 
 def _activate(x: np.ndarray, name: str) -> np.ndarray:
+    if name == "linear":
+        return x
     if name == "relu":
         return np.maximum(x, 0.0, out=x)
     if name == "sigmoid":  # in the form that cannot overflow
@@ -112,16 +153,19 @@ def _activate(x: np.ndarray, name: str) -> np.ndarray:
 class NumpyNet:
     """Runs an exported network on (frames, input_dim) arrays, in chunks with exact context."""
 
-    def __init__(self, spec: NetSpec, weights: list[tuple[np.ndarray, np.ndarray]]):
+    def __init__(self, spec: NetSpec, weights: list[tuple[np.ndarray, np.ndarray]],
+                 refiner: Sequence[tuple[np.ndarray, np.ndarray]] = ()):
         self.spec = spec
         self.weights = weights
+        self.refiner = list(refiner)
 
     @classmethod
     def load(cls, path: Path) -> "NumpyNet":
         with np.load(path) as z:
             spec = NetSpec.from_json(json.loads(str(z["spec"])))
             weights = [(z[f"w{i}"], z[f"b{i}"]) for i in range(len(spec.layers))]
-        return cls(spec, weights)
+            refiner = [(z[f"rw{i}"], z[f"rb{i}"]) for i in range(len(spec.refiner))]
+        return cls(spec, weights, refiner)
 
     def steps(self, x: np.ndarray) -> np.ndarray:
         """Forward pass over (steps, stride * input_dim), zero padding per layer as Keras 'same' does.
@@ -129,8 +173,9 @@ class NumpyNet:
         Each convolution is one matrix product over stacked shifted copies (im2col): far
         faster than one product per tap for these narrow layers.
         """
-        n = len(x)
-        for l, (w, b) in zip(self.spec.layers, self.weights):
+        n, features = len(x), x
+        last = len(self.spec.layers) - 1
+        for i, (l, (w, b)) in enumerate(zip(self.spec.layers, self.weights)):
             c = x.shape[1]
             if l.kernel == 1:
                 y = x @ w[0]
@@ -143,9 +188,33 @@ class NumpyNet:
                         cols[lo:hi, k * c:(k + 1) * c] = x[lo + shift:hi + shift]
                 y = cols @ w.reshape(l.kernel * c, -1)
             y += b
+            if self.refiner and i == last:
+                y += self._refinement(features, y)
             y = _activate(y, l.activation)
             x = x + y if l.residual else y
         return x
+
+    def _refinement(self, features: np.ndarray, logits: np.ndarray, block: int = 64) -> np.ndarray:
+        """The refiner's (frames, bins) correction, in blocks of frames (each frame is refined
+        on its own). Blocks this small stay in cache, and the scratch arrays are allocated once
+        per call: with the batch CLI's fixed mmap threshold, fresh multi-megabyte arrays for
+        every block and layer would each cost page faults."""
+        n, bins = logits.shape
+        layers = list(zip(self.spec.refiner, self.refiner))
+        cols = np.empty(block * bins * max(l.kernel * w.shape[2] for l, (w, _) in layers), np.float32)
+        channels = max([2] + [w.shape[3] for _, (w, _) in layers])
+        bufs = [np.empty(block * bins * channels, np.float32) for _ in range(2)]
+        out = np.empty_like(logits)
+        for lo in range(0, n, block):
+            m = min(block, n - lo)
+            a = bufs[0][:m * bins * 2].reshape(m, bins, 2)
+            a[..., 0], a[..., 1] = features[lo:lo + m], logits[lo:lo + m]
+            for i, (l, (w, b)) in enumerate(layers):
+                y = bufs[(i + 1) % 2][:m * bins * w.shape[3]].reshape(m, bins, -1)
+                _conv_bins(a, w, b, l, cols, y)
+                a = y
+            out[lo:lo + m] = a[..., 0]
+        return out
 
     def forward(self, frames: np.ndarray) -> np.ndarray:
         """Per-frame outputs for a whole (frames, input_dim) sequence."""
@@ -179,3 +248,20 @@ class NumpyNet:
             lo = 0 if at_start else done - ctx
             out = self.steps(buf[lo:])[done - lo:]
             yield (np.repeat(out, stride, axis=0) if stride > 1 else out)[:total - emitted]
+
+
+def _conv_bins(a: np.ndarray, w: np.ndarray, b: np.ndarray, l: Layer, scratch: np.ndarray,
+               out: np.ndarray) -> None:
+    """`out` = a 'same'-padded convolution along the bins of (frames, bins, channels) `a`, as one
+    matrix product over stacked shifted copies (im2col, as in `NumpyNet.steps`) built in `scratch`."""
+    n, bins, c = a.shape
+    cols = scratch[:n * bins * l.kernel * c].reshape(n, bins, l.kernel * c)
+    cols.fill(0.0)
+    for k in range(l.kernel):
+        shift = (k - l.kernel // 2) * l.dilation
+        lo, hi = max(0, -shift), min(bins, bins - shift)
+        cols[:, lo:hi, k * c:(k + 1) * c] = a[:, lo + shift:hi + shift]
+    flat = out.reshape(n * bins, -1)
+    np.matmul(cols.reshape(n * bins, -1), w.reshape(l.kernel * c, -1), out=flat)
+    flat += b
+    flat[...] = _activate(flat, l.activation)

@@ -1,7 +1,7 @@
 """Speech separation: STFT -> learned speech mask -> masked STFT -> inverse STFT.
 
 Long files are processed in overlapping chunks (each core chunk sees two seconds of real
-audio either side, more than the mask network's one-second context), so memory is flat and
+audio either side, more than the mask network's 1.5 s context), so memory is flat and
 the output has exactly the source's samples and timeline.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .segments import Segmentation
 N_FFT = 512
 HOP = 256
 N_BINS = N_FFT // 2 + 1
-DEFAULT_SEPARATOR = "separator-v3"
+DEFAULT_SEPARATOR = "separator-v4"
 MODEL_ENV = "SEPARATOR_MODEL"
 CORE_SECONDS = 30.0
 MARGIN_SECONDS = 2.0

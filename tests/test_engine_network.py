@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segmenter.network import NumpyNet, build_keras, export, stack_frames, tcn
+from segmenter.network import Layer, NumpyNet, build_keras, export, stack_frames, tcn
 from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
 from segmenter.separation import DEFAULT_SEPARATOR
 
@@ -35,3 +35,27 @@ def test_chunked_streaming_equals_one_pass(tmp_path: Path) -> None:
     streamed = np.concatenate(list(net.stream(pieces, chunk_steps=32)))
     assert streamed.shape == whole.shape
     assert np.allclose(streamed, whole, atol=1e-6)
+
+
+def test_refiner_numpy_matches_keras(tmp_path: Path) -> None:
+    """The refiner along the bins: the NumPy path (in blocks of frames) agrees with Keras,
+    also with trained (non-zero) last-layer weights."""
+    keras = pytest.importorskip("keras")
+    spec = tcn(12, 6, (2, 4), 12, "sigmoid",
+               refiner=(Layer(4, 3, 1), Layer(4, 3, 2), Layer(1, 1, 1, "linear")))
+    model = build_keras(spec)
+    w, b = model.get_layer("refine2").get_weights()
+    model.get_layer("refine2").set_weights([np.full_like(w, 0.3), b + 0.1])
+    export(model, spec, tmp_path / "w.npz")
+    net = NumpyNet.load(tmp_path / "w.npz")
+    assert net.spec == spec
+    x = np.random.default_rng(2).normal(size=(300, 12)).astype(np.float32)
+    expected = model.predict(x[None], verbose=0)[0]
+    got = net.forward(x)
+    assert np.allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, NumpyNet(net.spec, net.weights, [(0 * w, 0 * b) for w, b in net.refiner]).forward(x))
+
+
+def test_refiner_needs_one_output_per_input_bin() -> None:
+    with pytest.raises(ValueError, match="refiner"):
+        tcn(12, 6, (2,), 3, "sigmoid", refiner=(Layer(1, 1, 1, "linear"),))

@@ -48,3 +48,19 @@ def test_fit_starts_from_the_init_model(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a, b)
     fresh = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "fresh")
     assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), start.get_weights()))
+
+
+def test_fit_init_adds_a_refiner_that_starts_from_the_init_output(tmp_path: Path) -> None:
+    """A refiner added by fine-tuning starts at zero: the new model's output is the old one's."""
+    pytest.importorskip("keras")
+    from segmenter.network import Layer, build_keras, tcn
+    from segmenter.training.common import fit, make_dataset
+    start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
+    (tmp_path / "init").mkdir()
+    start.save(tmp_path / "init" / "model.keras")
+    spec = tcn(4, 8, (1, 2), 4, "sigmoid", refiner=(Layer(3, 3, 1), Layer(1, 1, 1, "linear")))
+    data = make_dataset(lambda rng: (rng.normal(size=(1, 10, 4)).astype(np.float32),
+                                     np.zeros((1, 10, 4), np.float32)), 1, 0)
+    got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init")
+    x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
+    np.testing.assert_allclose(got.predict(x, verbose=0), start.predict(x, verbose=0), atol=1e-6)

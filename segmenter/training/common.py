@@ -75,12 +75,15 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
 
 def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path, init_scale: float = 1.0,
         init: Path | None = None):
-    """Train from `init`'s weights if given (a model of the same spec), else from `init_scale`'d Glorot."""
+    """Train from `init`'s weights if given, else from `init_scale`'d Glorot. Every layer of
+    `init` goes to the layer of the same name, so `spec` may add layers (e.g. a refiner) to it."""
     import keras
 
     model = build_keras(spec, init_scale)
     if init is not None:
-        model.set_weights(keras.models.load_model(init / "model.keras", compile=False).get_weights())
+        for layer in keras.models.load_model(init / "model.keras", compile=False).layers:
+            if layer.weights:
+                model.get_layer(layer.name).set_weights(layer.get_weights())
     schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
     out_dir.mkdir(parents=True, exist_ok=True)

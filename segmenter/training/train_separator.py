@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..network import NumpyNet, tcn
+from ..network import Layer, NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
 from ..separation import DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, Separator, mask_features, stft
 from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
 
-SPEC = tcn(N_BINS, 256, (2, 4, 8, 16, 32, 1, 2, 4, 8, 16), N_BINS, "sigmoid")
+# The refiner looks 8 bins (250 Hz) either side: across a voice's neighbouring harmonics.
+REFINER = (Layer(16, 5, 1), Layer(16, 3, 2), Layer(16, 3, 4), Layer(1, 1, 1, "linear"))
+SPEC = tcn(N_BINS, 256, (2, 4, 8, 16, 32, 1, 2, 4, 8, 16), N_BINS, "sigmoid", refiner=REFINER)
 
 
 def example(mix: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +95,13 @@ def finish(args, val_pools) -> None:
     write_card(args.out, f"{args.out.name}: speech mask for speech / background separation", config, metrics,
                f"""A dilated 1-D convolutional network over 257 log-power STFT bins (512-point Hann window,
 256-sample hop at 16 kHz). An input convolution and ten residual convolutions (256 channels,
-kernel 3, dilations 2-32 then 1-16) see {SPEC.context} frames (about {SPEC.context * HOP / 16000:.1f} s) either side; a per-bin
-sigmoid gives the speech mask, which multiplies the mixture STFT before the inverse STFT.
+kernel 3, dilations 2-32 then 1-16) see {SPEC.context} frames (about {SPEC.context * HOP / 16000:.1f} s) either side, and a per-frame
+layer gives one value per bin. A small refiner then works along the bins of each frame: three
+convolutions (16 channels, kernels 5, 3, 3, dilations 1, 2, 4: 8 bins or 250 Hz either side) over
+two channels, the input's log power and those values, and one output channel added to them. It
+can follow the harmonics that the input shows, detail the full-band stack must carry through its
+256 channels. A per-bin sigmoid gives the speech mask, which multiplies the mixture STFT before
+the inverse STFT.
 
 Training mixtures (4 s) are made on the fly from real recordings: speech passages over instrumental
 music (40 %), music with sung lines (20 %) or ambience / effects (40 %), at SNRs from -10 to +15 dB
