@@ -173,19 +173,14 @@ class NumpyNet:
         Each convolution is one matrix product over stacked shifted copies (im2col): far
         faster than one product per tap for these narrow layers.
         """
-        n, features = len(x), x
+        features = x
         last = len(self.spec.layers) - 1
         for i, (l, (w, b)) in enumerate(zip(self.spec.layers, self.weights)):
             c = x.shape[1]
             if l.kernel == 1:
                 y = x @ w[0]
             else:
-                cols = np.zeros((n, l.kernel * c), np.float32)
-                for k in range(l.kernel):
-                    shift = (k - l.kernel // 2) * l.dilation
-                    lo, hi = max(0, -shift), min(n, n - shift)
-                    if hi > lo:
-                        cols[lo:hi, k * c:(k + 1) * c] = x[lo + shift:hi + shift]
+                cols = _im2col(x, l, 0, np.zeros((len(x), l.kernel * c), np.float32))
                 y = cols @ w.reshape(l.kernel * c, -1)
             y += b
             if self.refiner and i == last:
@@ -250,18 +245,30 @@ class NumpyNet:
             yield (np.repeat(out, stride, axis=0) if stride > 1 else out)[:total - emitted]
 
 
+def _im2col(a: np.ndarray, l: Layer, axis: int, out: np.ndarray) -> np.ndarray:
+    """Write `l.kernel` copies of `a`, shifted by the layer's dilated taps along `axis`, side by
+    side on the last (channel) axis of the zeroed `out`: 'same' zero padding, as in Keras."""
+    n, c = a.shape[axis], a.shape[-1]
+    for k in range(l.kernel):
+        shift = (k - l.kernel // 2) * l.dilation
+        lo, hi = max(0, -shift), min(n, n - shift)
+        if hi > lo:
+            dst, src = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+            dst[axis], dst[-1], src[axis] = slice(lo, hi), slice(k * c, (k + 1) * c), slice(lo + shift, hi + shift)
+            out[tuple(dst)] = a[tuple(src)]
+    return out
+
+
 def _conv_bins(a: np.ndarray, w: np.ndarray, b: np.ndarray, l: Layer, scratch: np.ndarray,
                out: np.ndarray) -> None:
     """`out` = a 'same'-padded convolution along the bins of (frames, bins, channels) `a`, as one
-    matrix product over stacked shifted copies (im2col, as in `NumpyNet.steps`) built in `scratch`."""
+    matrix product over the im2col stack built in `scratch`."""
     n, bins, c = a.shape
     cols = scratch[:n * bins * l.kernel * c].reshape(n, bins, l.kernel * c)
     cols.fill(0.0)
-    for k in range(l.kernel):
-        shift = (k - l.kernel // 2) * l.dilation
-        lo, hi = max(0, -shift), min(bins, bins - shift)
-        cols[:, lo:hi, k * c:(k + 1) * c] = a[:, lo + shift:hi + shift]
     flat = out.reshape(n * bins, -1)
-    np.matmul(cols.reshape(n * bins, -1), w.reshape(l.kernel * c, -1), out=flat)
+    np.matmul(_im2col(a, l, 1, cols).reshape(n * bins, -1), w.reshape(l.kernel * c, -1), out=flat)
     flat += b
-    flat[...] = _activate(flat, l.activation)
+    activated = _activate(flat, l.activation)
+    if activated is not flat:  # relu and linear work in place
+        flat[...] = activated
