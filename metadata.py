@@ -110,7 +110,8 @@ def appmetadata() -> AppMetadata:
     metadata.add_parameter(
         name="speechOnly", type="boolean", default=False,
         description="With separate=true: also silence (with short fades) the stretches the segmenter "
-                    "labels non-speech, giving the track to hand to ASR.")
+                    "labels non-speech, giving the track to hand to ASR. Under music or noise as loud as the "
+                    "speech the segmenter misses speech, which is then silenced too.")
     metadata.add_parameter(
         name="outputDir", type="string", default="",
         description=f"Folder for separated tracks (created if missing). Empty means the deployment "

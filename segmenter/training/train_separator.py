@@ -103,7 +103,7 @@ can follow the harmonics that the input shows, detail the full-band stack must c
 256 channels. A per-bin sigmoid gives the speech mask, which multiplies the mixture STFT before
 the inverse STFT.
 
-Training mixtures (4 s) are made on the fly from real recordings: speech passages over instrumental
+Training mixtures ({args.seconds:g} s) are made on the fly from real recordings: speech passages over instrumental
 music (40 %), music with sung lines (20 %) or ambience / effects (40 %), at SNRs from -10 to +15 dB
 and levels -38 to -16 dBFS, 20 % telephone-band speech, a pink noise floor; 10 % have no speech at
 all. The loss is computed on the waveform: the masked mixture STFT is inverted inside the graph
