@@ -180,7 +180,7 @@ class NumpyNet:
             if l.kernel == 1:
                 y = x @ w[0]
             else:
-                cols = _im2col(x, l, 0, np.zeros((len(x), l.kernel * c), np.float32))
+                cols = _im2col(x, l, 0, np.empty((len(x), l.kernel * c), np.float32))
                 y = cols @ w.reshape(l.kernel * c, -1)
             y += b
             if self.refiner and i == last:
@@ -247,14 +247,19 @@ class NumpyNet:
 
 def _im2col(a: np.ndarray, l: Layer, axis: int, out: np.ndarray) -> np.ndarray:
     """Write `l.kernel` copies of `a`, shifted by the layer's dilated taps along `axis`, side by
-    side on the last (channel) axis of the zeroed `out`: 'same' zero padding, as in Keras."""
+    side on the last (channel) axis of `out`, and zeros where a shift runs off the end: 'same'
+    zero padding, as in Keras. Only that padding is zeroed, so `out` may be reused scratch."""
     n, c = a.shape[axis], a.shape[-1]
     for k in range(l.kernel):
         shift = (k - l.kernel // 2) * l.dilation
-        lo, hi = max(0, -shift), min(n, n - shift)
+        lo, hi = min(n, max(0, -shift)), max(0, min(n, n - shift))
+        dst, src = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+        dst[-1] = slice(k * c, (k + 1) * c)
+        for pad in (slice(0, lo), slice(max(lo, hi), n)):
+            dst[axis] = pad
+            out[tuple(dst)] = 0.0
         if hi > lo:
-            dst, src = [slice(None)] * a.ndim, [slice(None)] * a.ndim
-            dst[axis], dst[-1], src[axis] = slice(lo, hi), slice(k * c, (k + 1) * c), slice(lo + shift, hi + shift)
+            dst[axis], src[axis] = slice(lo, hi), slice(lo + shift, hi + shift)
             out[tuple(dst)] = a[tuple(src)]
     return out
 
@@ -265,7 +270,6 @@ def _conv_bins(a: np.ndarray, w: np.ndarray, b: np.ndarray, l: Layer, scratch: n
     matrix product over the im2col stack built in `scratch`."""
     n, bins, c = a.shape
     cols = scratch[:n * bins * l.kernel * c].reshape(n, bins, l.kernel * c)
-    cols.fill(0.0)
     flat = out.reshape(n * bins, -1)
     np.matmul(_im2col(a, l, 1, cols).reshape(n * bins, -1), w.reshape(l.kernel * c, -1), out=flat)
     flat += b
