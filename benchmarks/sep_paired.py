@@ -1,5 +1,5 @@
 """Two separator models, mixture by mixture: mean SI-SDR improvement of each and of their difference
-(standard error, wins) on the 40 dev SEP mixtures, then each model's held-out figure on the same
+(standard error, wins) on the 40 dev SEP mixtures, each model's mean per background kind and SNR, then each model's held-out figure on the same
 mixtures of held-out training clips for every --seed given (the model cards' own figures use the
 training seed, so cards with different seeds are not comparable; this is).
 
@@ -24,8 +24,7 @@ from segmenter.scoring import si_sdr  # noqa: E402
 from segmenter.separation import Separator  # noqa: E402
 
 
-def dev_improvements(sep: Separator, sep_dir: Path) -> np.ndarray:
-    items = json.loads((sep_dir / "index.json").read_text())["items"]
+def dev_improvements(sep: Separator, sep_dir: Path, items: list[dict]) -> np.ndarray:
     out = []
     for it in items:
         mix, _ = sf.read(sep_dir / it["mix"], dtype="float32")
@@ -42,11 +41,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, nargs="*", default=[], help="held-out mixture seeds (none: dev only)")
     args = ap.parse_args()
     seps = {p: Separator.load(p) for p in (args.old, args.new)}
-    dev = {p: dev_improvements(s, args.corpus / "sep") for p, s in seps.items()}
+    items = json.loads((args.corpus / "sep" / "index.json").read_text())["items"]
+    dev = {p: dev_improvements(s, args.corpus / "sep", items) for p, s in seps.items()}
     d = dev[args.new] - dev[args.old]
     print(f"dev SEP ({len(d)} mixtures): {args.old} {dev[args.old].mean():.2f} dB, {args.new} "
           f"{dev[args.new].mean():.2f} dB; difference {d.mean():+.3f} dB (standard error "
           f"{d.std(ddof=1) / np.sqrt(len(d)):.3f}), new better on {(d > 0).sum()} of {len(d)}")
+    for key in ("background_kind", "snr_db"):
+        for value in sorted({it[key] for it in items}):
+            sel = np.array([it[key] == value for it in items])
+            print(f"  {key} {value} ({sel.sum()}): " + ", ".join(f"{p} {v[sel].mean():.2f}" for p, v in dev.items()))
     if args.seed:
         from segmenter.training.fetch import DEFAULT_CACHE
         from segmenter.training.mixing import load_pools
