@@ -39,7 +39,7 @@ def test_chunked_streaming_equals_one_pass(tmp_path: Path) -> None:
 
 def test_refiner_numpy_matches_keras(tmp_path: Path) -> None:
     """The refiner along the bins: the NumPy path (in blocks of frames) agrees with Keras,
-    also with trained (non-zero) last-layer weights."""
+    also with trained (non-zero) last-layer weights, and so does the stream in chunks."""
     keras = pytest.importorskip("keras")
     spec = tcn(12, 6, (2, 4), 12, "sigmoid",
                refiner=(Layer(4, 3, 1), Layer(4, 3, 2), Layer(1, 1, 1, "linear")))
@@ -54,6 +54,8 @@ def test_refiner_numpy_matches_keras(tmp_path: Path) -> None:
     got = net.forward(x)
     assert np.allclose(got, expected, atol=1e-5)
     assert not np.allclose(got, NumpyNet(net.spec, net.weights, [(0 * w, 0 * b) for w, b in net.refiner]).forward(x))
+    streamed = np.concatenate(list(net.stream(iter(np.array_split(x, 7)), chunk_steps=50)))
+    assert np.allclose(streamed, got, atol=1e-5)
 
 
 def test_refiner_needs_one_output_per_input_bin() -> None:
