@@ -1,7 +1,8 @@
 """Two separator models, mixture by mixture: mean SI-SDR improvement of each and of their difference
-(standard error, wins) on the 40 dev SEP mixtures, each model's mean per background kind and SNR, then each model's held-out figure on the same
-mixtures of held-out training clips for every --seed given (the model cards' own figures use the
-training seed, so cards with different seeds are not comparable; this is).
+(standard error, wins) on the 40 dev SEP mixtures, each model's mean per background kind and SNR,
+then each model's held-out figure on the same mixtures of held-out training clips for every --seed
+given (the model cards' own figures use the training seed, so cards with different seeds are not
+comparable; this is).
 
 Arrays in memory (Separator.separate_audio), so no ffmpeg and no WAV rounding; a few minutes per model.
 Run in the main venv:  .venv/bin/python benchmarks/sep_paired.py OLD_MODEL_DIR NEW_MODEL_DIR [--seed N ...]
