@@ -24,7 +24,7 @@ from .segments import Segmentation
 N_FFT = 512
 HOP = 256
 N_BINS = N_FFT // 2 + 1
-DEFAULT_SEPARATOR = "separator-v5"
+DEFAULT_SEPARATOR = "separator-v6"
 MODEL_ENV = "SEPARATOR_MODEL"
 CORE_SECONDS = 30.0
 MARGIN_SECONDS = 2.0

@@ -64,3 +64,18 @@ def test_fit_init_adds_a_refiner_that_starts_from_the_init_output(tmp_path: Path
     got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init")
     x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
     np.testing.assert_allclose(got.predict(x, verbose=0), start.predict(x, verbose=0), atol=1e-6)
+
+
+def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) -> None:
+    """Rain-like noise (long, level within 9 dB) is steady; speech with its pauses, or a short
+    burst, is not. The steady pool draws its clips alike, whatever their source weights."""
+    from segmenter.training.mixing import Pool, is_steady, steady_pool
+    rng = np.random.default_rng(0)
+    hiss = rng.normal(scale=0.05, size=4 * SAMPLE_RATE).astype(np.float32)
+    speech = read_audio(example_wav)
+    assert is_steady(hiss)
+    assert not is_steady(hiss[:2 * SAMPLE_RATE])
+    assert not is_steady(speech)
+    pool = steady_pool(Pool([speech, hiss, hiss * 0.5], np.array([0.98, 0.01, 0.01])))
+    assert len(pool.clips) == 2 and np.allclose(pool.weights, 0.5)
+    assert all(is_steady(c) for c in pool.clips)

@@ -87,7 +87,27 @@ def load_pools(cache: Path, validation: bool) -> dict[str, Pool]:
         w = np.asarray(w)
         activity = [speech_activity(c) for c in clips] if kind == "speech" else None
         pools[kind] = Pool(clips, w / w.sum(), activity)
+    pools["steady"] = steady_pool(pools["noise"])
     return pools
+
+
+def is_steady(clip: np.ndarray, seconds: float = 3.0, range_db: float = 9.0) -> bool:
+    """At least `seconds` long, with its 100 ms levels (10th to 90th percentile) within `range_db`:
+    rain, running water, fire, engines, a crowd's murmur."""
+    n = len(clip) // (SR // 10)
+    if n < seconds * 10:
+        return False
+    e = np.mean(clip[:n * (SR // 10)].reshape(n, -1).astype(np.float64) ** 2, axis=1)
+    low, high = np.percentile(10 * np.log10(e + 1e-12), [10, 90])
+    return bool(high - low <= range_db)
+
+
+def steady_pool(noise: Pool) -> Pool:
+    """The steady clips of the noise pool, drawn alike. They are a few dozen among hundreds of short
+    effects, and the source weights favour a few game ambiences, so a plain draw seldom gives a
+    background like rain or a river: one that fills every frame, evenly, across the band."""
+    keep = [c for c in noise.clips if is_steady(c)] or noise.clips
+    return Pool(keep, np.full(len(keep), 1.0 / len(keep)))
 
 
 def pitch_variants(clip: np.ndarray) -> list[np.ndarray]:
@@ -241,10 +261,11 @@ def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator) 
 
 def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech."""
+    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech.
+    A third of the noise backgrounds are steady ones (see `steady_pool`)."""
     n = int(seconds * SR)
-    kind = rng.choice(["music", "sung", "noise"], p=[0.4, 0.2, 0.4])
-    bg, _ = _background(str(kind), pools, n, rng)
+    kind = rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13])
+    bg = excerpt(pools["steady"], n, rng) if kind == "steady" else _background(str(kind), pools, n, rng)[0]
     level = rng.uniform(-38, -16)
     if rng.random() < 0.1:
         speech = np.zeros(n, np.float32)
