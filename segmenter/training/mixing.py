@@ -262,7 +262,7 @@ def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator) 
 def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech.
-    A third of the noise backgrounds are steady ones (see `steady_pool`)."""
+    A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`)."""
     n = int(seconds * SR)
     kind = rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13])
     bg = excerpt(pools["steady"], n, rng) if kind == "steady" else _background(str(kind), pools, n, rng)[0]
