@@ -204,8 +204,8 @@ def _background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Genera
         bed = excerpt(pools["music"], n, rng)
         voice = excerpt(pools["sung"], n, rng, fade=400)
         return bed + set_level(voice, rms_db(bed) + rng.uniform(0, 10)), MUSIC
-    if kind == "noise":
-        return excerpt(pools["noise"], n, rng), NOISE
+    if kind in ("noise", "steady"):
+        return excerpt(pools[kind], n, rng), NOISE
     return np.zeros(n, np.float32), SILENCE
 
 
@@ -265,7 +265,7 @@ def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Ge
     A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`)."""
     n = int(seconds * SR)
     kind = rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13])
-    bg = excerpt(pools["steady"], n, rng) if kind == "steady" else _background(str(kind), pools, n, rng)[0]
+    bg, _ = _background(str(kind), pools, n, rng)
     level = rng.uniform(-38, -16)
     if rng.random() < 0.1:
         speech = np.zeros(n, np.float32)
