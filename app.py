@@ -26,7 +26,7 @@ from segmenter.media import MediaError
 from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir
 from segmenter.pipeline import Segmenter
 from segmenter.segments import BINARY_LABELS, LABELS, ParameterValueError, Segmentation, SmoothingParams
-from segmenter.separation import Separator
+from segmenter.separation import Separator, segment_and_separate
 
 
 
@@ -134,17 +134,22 @@ class SpeechSegmenter(ClamsApp):
                 + mmif.get_documents_by_type(DocumentTypes.VideoDocument))
         paths = [self._path(d) for d in docs]  # resolved once (an http location is fetched)
         for doc, path in zip(docs, paths):
+            track = None
             try:
-                seg = self.segmenter.segment(path, params)
+                if separate:
+                    out = derived_path(out_dir, path, self._track_options(separator, params, speech_only),
+                                       inputs=paths)
+                    seg, track = self._segment_and_separate(path, out, separator, params, speech_only)
+                else:
+                    seg = self.segmenter.segment(path, params)
             except MediaError as e:
                 raise DocumentMediaError(
                     f"document {doc.id} ({e.path}): {e.reason}") from None
             view = mmif.new_view()
             self.sign_view(view, parameters)
-            has_audio = self._add_timeframes(view, doc, seg, fine, separate)
-            if separate and has_audio:
-                self._add_separated(view, doc, path, seg if speech_only else None,
-                                    separator, out_dir, params, paths)
+            self._add_timeframes(view, doc, seg, fine, separate)
+            if track is not None:
+                self._add_separated(view, doc, track)
         return mmif
 
     @staticmethod
@@ -157,8 +162,8 @@ class SpeechSegmenter(ClamsApp):
             raise DocumentMediaError(f"document {doc.id} ({doc.location}): cannot resolve location ({e})") from None
 
     def _add_timeframes(self, view: View, doc: Document, seg: Segmentation, fine: bool,
-                        separate: bool = False) -> bool:
-        """Add the TimeFrames; False (and a warning on the view) for a zero-length medium."""
+                        separate: bool = False) -> None:
+        """Add the TimeFrames, or for a zero-length medium a warning on the view."""
         labelset = list(LABELS if fine else BINARY_LABELS)
         segments = seg.segments if fine else seg.binary()
         frames = frames_ms(segments, seg.duration) if segments else []
@@ -169,27 +174,34 @@ class SpeechSegmenter(ClamsApp):
             also = " and no separated track" if separate else ""
             view.metadata.warnings = [UserWarning(
                 f"document {doc.id}: the medium has no audio samples (zero length); no TimeFrames{also}")]
-            return False
+            return
         view.new_contain(AnnotationTypes.TimeFrame, document=doc.id, timeUnit="milliseconds",
                          labelset=labelset)
         for start, end, s in frames:
             view.new_annotation(AnnotationTypes.TimeFrame, start=start, end=end, label=s.label,
                                 classification={k: float(s.scores[k]) for k in labelset})
-        return True
 
-    def _add_separated(self, view: View, doc: Document, path: str, speech: Optional[Segmentation],
-                       separator, out_dir: Path, params: SmoothingParams, inputs: list[str]) -> None:
-        options = {"kind": "separated", "speechOnly": speech is not None,
+    @staticmethod
+    def _track_options(separator, params: SmoothingParams, speech_only: bool) -> dict:
+        """What the separated track depends on, besides its source: the part of its file name
+        that keeps different requests' tracks apart."""
+        options = {"kind": "separated", "speechOnly": speech_only,
                    "model": str(getattr(separator, "model_dir", "separator"))}
-        if speech is not None:
+        if speech_only:
             options["smoothing"] = {k: getattr(params, k) for k in SmoothingParams.names()}
-        out = derived_path(out_dir, path, options, inputs=inputs)
+        return options
+
+    def _segment_and_separate(self, path: str, out: Path, separator, params: SmoothingParams,
+                              speech_only: bool) -> tuple[Segmentation, Optional[Path]]:
         try:  # the engine writes atomically: concurrent identical requests never see a partial file
-            separator.separate(path, out, speech_only=speech)
-        except MediaError as e:
-            raise DocumentMediaError(f"document {doc.id} ({e.path}): {e.reason}") from None
+            return segment_and_separate(self.segmenter, separator, path, out, params, speech_only)
+        except MediaError:
+            raise
         except OSError as e:
             raise OutputDirError(f"parameter 'outputDir': cannot write {out}: {e.strerror or e}") from None
+
+    @staticmethod
+    def _add_separated(view: View, doc: Document, out: Path) -> None:
         d = Document()
         d.at_type = DocumentTypes.AudioDocument
         d.id = "sep1"

@@ -110,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "separate":
             from .pipeline import Segmenter
-            from .separation import Separator
-            seg = Segmenter.load(args.segmenter_model).segment(args.media, params) if args.speech_only else None
-            Separator.load(args.model).separate(args.media, args.out, seg)
+            from .separation import Separator, segment_and_separate
+            if args.speech_only:
+                segment_and_separate(Segmenter.load(args.segmenter_model), Separator.load(args.model),
+                                     args.media, args.out, params, speech_only=True)
+            else:
+                Separator.load(args.model).separate(args.media, args.out)
             return 0
         if args.command == "plot":
             from . import plot

@@ -218,31 +218,55 @@ class NumpyNet:
 
     def stream(self, chunks: Iterator[np.ndarray], chunk_steps: int = 4000) -> Iterator[np.ndarray]:
         """Per-frame outputs for a stream of input chunks, identical to `forward` on their concatenation."""
-        stride, ctx = self.spec.stride, self.spec.context
-        buf = np.zeros((0, self.spec.input_dim * stride), dtype=np.float32)
-        done = 0  # steps of buf already output (buf keeps `ctx` steps of left context)
-        at_start = True
-        odd = np.zeros((0, self.spec.input_dim), dtype=np.float32)  # frames not yet filling a step
-        total = emitted = 0
+        s = NetStream(self, chunk_steps)
         for c in chunks:
-            total += len(c)
-            c = np.concatenate((odd, c))
-            whole = len(c) - len(c) % stride
-            odd = c[whole:]
-            buf = np.concatenate((buf, stack_frames(c[:whole], stride)))
-            while len(buf) - done >= chunk_steps + ctx:
-                lo = 0 if at_start else done - ctx
-                out = self.steps(buf[lo:done + chunk_steps + ctx])[done - lo:done - lo + chunk_steps]
-                emitted += chunk_steps * stride
-                yield np.repeat(out, stride, axis=0) if stride > 1 else out
-                done += chunk_steps
-                at_start = False
-                buf, done = buf[done - ctx:], ctx
-        buf = np.concatenate((buf, stack_frames(odd, stride)))
-        if len(buf) > done:
-            lo = 0 if at_start else done - ctx
-            out = self.steps(buf[lo:])[done - lo:]
-            yield (np.repeat(out, stride, axis=0) if stride > 1 else out)[:total - emitted]
+            yield from s.push(c)
+        yield from s.finish()
+
+
+class NetStream:
+    """`NumpyNet.stream` driven from outside: `push` input chunks and get the outputs complete so
+    far, then `finish` for the rest. So one decoded stream can feed this network and something
+    else, block by block. Each output chunk is computed with `context` real steps either side
+    (zeros only at the ends, as `forward` pads), so the outputs equal `forward`'s exactly."""
+
+    def __init__(self, net: NumpyNet, chunk_steps: int = 4000):
+        self.net = net
+        self.chunk_steps = chunk_steps
+        self._buf = np.zeros((0, net.spec.input_dim * net.spec.stride), dtype=np.float32)
+        self._done = 0  # steps of _buf already output (_buf keeps `context` steps of left context)
+        self._at_start = True
+        self._odd = np.zeros((0, net.spec.input_dim), dtype=np.float32)  # frames not yet filling a step
+        self._total = self._emitted = 0
+
+    def _frames(self, steps: np.ndarray) -> np.ndarray:
+        stride = self.net.spec.stride
+        return np.repeat(steps, stride, axis=0) if stride > 1 else steps
+
+    def push(self, c: np.ndarray) -> list[np.ndarray]:
+        stride, ctx, n = self.net.spec.stride, self.net.spec.context, self.chunk_steps
+        self._total += len(c)
+        c = np.concatenate((self._odd, c))
+        whole = len(c) - len(c) % stride
+        self._odd = c[whole:]
+        self._buf = np.concatenate((self._buf, stack_frames(c[:whole], stride)))
+        out = []
+        while len(self._buf) - self._done >= n + ctx:
+            lo = 0 if self._at_start else self._done - ctx
+            steps = self.net.steps(self._buf[lo:self._done + n + ctx])[self._done - lo:self._done - lo + n]
+            out.append(self._frames(steps))
+            self._emitted += n * stride
+            self._at_start = False
+            self._buf, self._done = self._buf[self._done + n - ctx:], ctx
+        return out
+
+    def finish(self) -> list[np.ndarray]:
+        buf = np.concatenate((self._buf, stack_frames(self._odd, self.net.spec.stride)))
+        if len(buf) <= self._done:
+            return []
+        lo = 0 if self._at_start else self._done - self.net.spec.context
+        steps = self.net.steps(buf[lo:])[self._done - lo:]
+        return [self._frames(steps)[:self._total - self._emitted]]
 
 
 def _im2col(a: np.ndarray, l: Layer, axis: int, out: np.ndarray) -> np.ndarray:

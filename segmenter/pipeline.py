@@ -9,7 +9,7 @@ import numpy as np
 
 from .features import FeatureStream, log_mel
 from .media import SAMPLE_RATE, stream_audio
-from .network import NumpyNet
+from .network import NetStream, NumpyNet
 from .segments import Segmentation, SmoothingParams, Smoother, smooth
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
@@ -45,43 +45,81 @@ class Segmenter:
         librosa loads its submodules lazily on first use (about a second). Doing it at load
         time means a server pays it once, before gunicorn forks, not in every recycled worker.
         """
-        feats = FeatureStream()
-        for _ in self.net.stream(iter([feats.push(np.zeros(SAMPLE_RATE, np.float32)), feats.finish()])):
-            pass
+        scorer = self.scorer()
+        scorer.push(np.zeros(SAMPLE_RATE, np.float32))
+        scorer.finish()
 
-    def _features(self, path: str | os.PathLike, counter: list[int],
-                  progress: Callable[[float], None] | None) -> Iterator[np.ndarray]:
-        feats = FeatureStream()
-        for block in stream_audio(path):
-            yield feats.push(block)
-            if progress:
-                progress(len(block) / SAMPLE_RATE)
-        yield feats.finish()
-        counter.append(feats.samples)
-
-    def _probs(self, path: str | os.PathLike, samples: list[int],
-               progress: Callable[[float], None] | None) -> Iterator[np.ndarray]:
-        """Class probabilities as uint8 (1/255 steps), chunk by chunk."""
-        for p in self.net.stream(self._features(path, samples, progress)):
-            yield np.round(p * 255).astype(np.uint8)
+    def scorer(self) -> "FrameScorer":
+        return FrameScorer(self.net)
 
     def frame_probs(self, path: str | os.PathLike,
                     progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, float]:
         """All (frames x 4) probabilities at once, and the duration: for tuning and short files."""
-        samples: list[int] = []
-        chunks = list(self._probs(path, samples, progress))
+        scorer = self.scorer()
+        chunks = [p for block in _reported(stream_audio(path), progress) for p in scorer.push(block)]
+        chunks += scorer.finish()
         probs = np.concatenate(chunks) if chunks else np.zeros((0, 4), np.uint8)
-        return probs, samples[0] / SAMPLE_RATE
+        return probs, scorer.seconds
 
     def segment_audio(self, audio: np.ndarray, params: SmoothingParams = SmoothingParams()) -> Segmentation:
         """Segment a short signal already in memory (16 kHz mono), e.g. an excerpt to plot."""
         return smooth(self.net.forward(log_mel(audio)), len(audio) / SAMPLE_RATE, params)
 
+    def segment_stream(self, params: SmoothingParams = SmoothingParams()) -> "SegmentationStream":
+        return SegmentationStream(self.scorer(), params)
+
     def segment(self, path: str | os.PathLike, params: SmoothingParams = SmoothingParams(),
                 progress: Callable[[float], None] | None = None) -> Segmentation:
         """Streamed end to end: memory does not grow with the duration (beyond the segments)."""
-        smoother = Smoother(params)
-        samples: list[int] = []
-        for chunk in self._probs(path, samples, progress):
-            smoother.push(chunk)
-        return smoother.finish(samples[0] / SAMPLE_RATE)
+        stream = self.segment_stream(params)
+        for block in _reported(stream_audio(path), progress):
+            stream.push(block)
+        return stream.finish()
+
+
+def _reported(blocks: Iterator[np.ndarray], progress: Callable[[float], None] | None) -> Iterator[np.ndarray]:
+    """The blocks, each reported to `progress` (in seconds of audio) once it has been used."""
+    for block in blocks:
+        yield block
+        if progress:
+            progress(len(block) / SAMPLE_RATE)
+
+
+class FrameScorer:
+    """Audio blocks in, class probabilities out as uint8 (1/255 steps), chunk by chunk."""
+
+    def __init__(self, net: NumpyNet):
+        self._features = FeatureStream()
+        self._net = NetStream(net)
+
+    def push(self, block: np.ndarray) -> list[np.ndarray]:
+        return [_quantised(p) for p in self._net.push(self._features.push(block))]
+
+    def finish(self) -> list[np.ndarray]:
+        return [_quantised(p) for p in self._net.push(self._features.finish()) + self._net.finish()]
+
+    @property
+    def seconds(self) -> float:
+        return self._features.samples / SAMPLE_RATE
+
+
+def _quantised(probs: np.ndarray) -> np.ndarray:
+    return np.round(probs * 255).astype(np.uint8)
+
+
+class SegmentationStream:
+    """Audio blocks in, a Segmentation at `finish`: for whoever decodes the medium (`segment`, or a
+    separation that segments the same blocks as it reads them)."""
+
+    def __init__(self, scorer: FrameScorer, params: SmoothingParams):
+        self._scorer = scorer
+        self._smoother = Smoother(params)
+
+    def push(self, block: np.ndarray) -> None:
+        for p in self._scorer.push(block):
+            self._smoother.push(p)
+
+    def finish(self) -> Segmentation:
+        for p in self._scorer.finish():
+            self._smoother.push(p)
+        return self._smoother.finish(self._scorer.seconds)

@@ -2,13 +2,15 @@
 
 Long files are processed in overlapping chunks (each core chunk sees two seconds of real
 audio either side, more than the mask network's 1.5 s context), so memory is flat and
-the output has exactly the source's samples and timeline.
+the output has exactly the source's samples and timeline. `segment_and_separate` gives the
+segmentation and the separated track from one decode of the medium.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -18,8 +20,8 @@ import soundfile as sf
 
 from .media import SAMPLE_RATE, stream_audio
 from .network import NumpyNet
-from .pipeline import resolve_model_dir
-from .segments import Segmentation
+from .pipeline import Segmenter, resolve_model_dir
+from .segments import Segmentation, SmoothingParams
 
 N_FFT = 512
 HOP = 256
@@ -102,29 +104,67 @@ class Separator:
         for chunk, off, n in overlapped_chunks(blocks, core, margin):
             yield self.separate_audio(chunk)[off:off + n].astype(np.float32)
 
-    def separate(self, path: str | os.PathLike, out_wav: str | os.PathLike,
-                 speech_only: Segmentation | None = None) -> Path:
-        """Write the separated speech of `path` as 16 kHz mono PCM WAV, atomically.
+    def separate(self, path: str | os.PathLike, out_wav: str | os.PathLike) -> Path:
+        """Write the separated speech of `path` as 16 kHz mono PCM WAV, atomically."""
+        with _hidden_temp(path, out_wav) as tmp:
+            self.write_blocks(stream_audio(path), tmp)
+            os.replace(tmp, out_wav)
+        return Path(out_wav)
 
-        With `speech_only`, stretches that the segmentation calls non-speech are silenced.
-        """
-        out = Path(out_wav)
-        if out.exists() and out.resolve() == Path(path).resolve():
-            raise ValueError(f"refusing to overwrite the input {path}")
-        intervals = speech_only.speech() if speech_only is not None else None
-        # A hidden name while writing: whoever watches outputDir never sees a partial track.
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".part", dir=out.parent)
-        os.close(fd)
-        try:
-            written = 0
-            with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
-                for block in self.stream(stream_audio(path)):
-                    if intervals is not None:
-                        block = block * speech_gain(intervals, written, len(block))
-                    f.write(np.clip(block, -1.0, 1.0))
-                    written += len(block)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return out
+    def write_blocks(self, blocks: Iterator[np.ndarray], wav: Path) -> None:
+        with sf.SoundFile(wav, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
+            for block in self.stream(blocks):
+                f.write(np.clip(block, -1.0, 1.0))
+
+
+def segment_and_separate(segmenter: Segmenter, separator: Separator, path: str | os.PathLike,
+                         out_wav: str | os.PathLike, params: SmoothingParams = SmoothingParams(),
+                         speech_only: bool = False) -> tuple[Segmentation, Path | None]:
+    """The segmentation and the separated speech of `path` from one decode: each block goes to
+    the segmenter as the separator reads it, so a long medium is decoded (and read from its
+    storage) once. With `speech_only`, the stretches that the segmentation calls non-speech are
+    then silenced in a second pass over the separated track, since that needs the finished
+    segmentation. A medium without samples gives no track (None)."""
+    segmentation = segmenter.segment_stream(params)
+
+    def shared(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            segmentation.push(block)
+            yield block
+
+    with _hidden_temp(path, out_wav) as tmp:
+        separator.write_blocks(shared(stream_audio(path)), tmp)
+        seg = segmentation.finish()
+        if seg.duration == 0:
+            return seg, None
+        if speech_only:
+            _gate(tmp, seg.speech())
+        os.replace(tmp, out_wav)
+    return seg, Path(out_wav)
+
+
+def _gate(wav: Path, intervals: list[tuple[float, float]], block: int = 30 * SAMPLE_RATE) -> None:
+    """Silence `wav` outside the speech `intervals` (with short ramps), in place, block by block.
+    Samples are scaled as integers, so where the gain is 1 they stay exactly as written."""
+    with sf.SoundFile(wav, "r+") as f:
+        for start in range(0, f.frames, block):
+            f.seek(start)
+            x = f.read(block, dtype="int16")
+            f.seek(start)
+            f.write(np.round(x * speech_gain(intervals, start, len(x))).astype(np.int16))
+
+
+@contextmanager
+def _hidden_temp(source: str | os.PathLike, out_wav: str | os.PathLike) -> Iterator[Path]:
+    """A hidden temporary file next to `out_wav`, to write and then rename to it: whoever watches
+    the output folder never sees a partial track. Whatever is not renamed is removed at the end.
+    `out_wav` must not be the input `source`."""
+    out = Path(out_wav)
+    if out.exists() and out.resolve() == Path(source).resolve():
+        raise ValueError(f"refusing to overwrite the input {source}")
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)

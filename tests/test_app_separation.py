@@ -92,3 +92,15 @@ def test_zero_length_with_separate_gives_a_warning(server, media, tmp_path):
     (view,) = Mmif(out).views
     assert "zero length" in str(view.metadata.warnings[0])
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("case, reason", [("garbage", "cannot decode"), ("silent_video", "no audio stream")])
+def test_media_error_with_separate_leaves_nothing(server, media, tmp_path, case, reason):
+    """The decode fails while the track is being written: a clear error, and no file (not even a
+    hidden partial one) is left in outputDir."""
+    mime = "video/mp4" if case == "silent_video" else "audio/wav"
+    status, _, out = server.request(source_mmif((mime, media[case])), separate="true", outputDir=str(tmp_path))
+    assert status == 500
+    msg = error_message(out)
+    assert "d1" in msg and reason in msg, msg
+    assert not list(tmp_path.iterdir())

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from segmenter.media import SAMPLE_RATE, read_audio
-from segmenter.segments import Segment, Segmentation
-from segmenter.separation import Separator, overlapped_chunks, speech_gain
+from segmenter.pipeline import Segmenter
+from segmenter.separation import FADE_SECONDS, Separator, overlapped_chunks, segment_and_separate, speech_gain
 
 
 def test_overlapped_chunks_tile_the_stream() -> None:
@@ -63,15 +63,31 @@ def test_chunked_separation_matches_one_pass(example_wav: Path) -> None:
     assert err < 1e-3
 
 
+def test_one_decode_gives_the_same_segmentation_and_track(example_wav: Path, tmp_path: Path) -> None:
+    """segment_and_separate decodes once for both: its segmentation and its track are exactly
+    those of two separate passes."""
+    segmenter, separator = Segmenter.load(), Separator.load()
+    seg, out = segment_and_separate(segmenter, separator, example_wav, tmp_path / "both.wav")
+    assert seg == segmenter.segment(example_wav)
+    alone = separator.separate(example_wav, tmp_path / "alone.wav")
+    assert out.read_bytes() == alone.read_bytes()
+
+
 def test_speech_only_zeroes_non_speech(example_wav: Path, tmp_path: Path) -> None:
-    dur = len(read_audio(example_wav)) / SAMPLE_RATE
-    seg = Segmentation(dur, [Segment(0.0, 2.0, "music", {}), Segment(2.0, 5.0, "speech", {}),
-                             Segment(5.0, dur, "noise", {})])
-    out = Separator.load().separate(example_wav, tmp_path / "only.wav", speech_only=seg)
-    y, _ = sf.read(out)
-    assert np.abs(y[:int(1.98 * SAMPLE_RATE)]).max() == 0.0
-    assert np.abs(y[int(5.02 * SAMPLE_RATE):]).max() == 0.0
-    assert np.abs(y[int(2.1 * SAMPLE_RATE):int(4.9 * SAMPLE_RATE)]).max() > 0.0
+    """Silence outside the segmentation's speech (beyond the fades), the track unchanged inside."""
+    segmenter, separator = Segmenter.load(), Separator.load()
+    seg, out = segment_and_separate(segmenter, separator, example_wav, tmp_path / "only.wav", speech_only=True)
+    gated, _ = sf.read(out, dtype="int16")
+    full, _ = sf.read(separator.separate(example_wav, tmp_path / "full.wav"), dtype="int16")
+    speech = seg.speech()
+    assert speech and seg.duration - sum(e - s for s, e in speech) > 1.0  # both kinds to check
+    inside = np.zeros(len(full), bool)
+    for s, e in speech:
+        inside[int(s * SAMPLE_RATE):int(e * SAMPLE_RATE)] = True
+    fade = int(FADE_SECONDS * SAMPLE_RATE) + 1
+    near = np.convolve(inside, np.ones(2 * fade + 1), "same") > 0  # speech or within a fade of it
+    assert np.array_equal(gated[inside], full[inside])
+    assert not gated[~near].any() and full[~near].any()
 
 
 def test_never_overwrites_its_input(example_wav: Path, tmp_path: Path) -> None:
@@ -80,4 +96,6 @@ def test_never_overwrites_its_input(example_wav: Path, tmp_path: Path) -> None:
     before = src.read_bytes()
     with pytest.raises(ValueError, match="overwrite"):
         Separator.load().separate(src, src)
+    with pytest.raises(ValueError, match="overwrite"):
+        segment_and_separate(Segmenter.load(), Separator.load(), src, src)
     assert src.read_bytes() == before

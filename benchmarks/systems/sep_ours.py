@@ -1,7 +1,7 @@
 """Our separator, in the main venv: segmenter.separation.Separator.load().separate(mix_path, out_wav)
 (writes a 16 kHz mono WAV with the mixture's duration). Model: $SEPARATOR_MODEL / its default.
-With --speech-only, as the app's speechOnly=true: the segmenter's segmentation of the mixture (default
-smoothing) silences what it calls non-speech."""
+With --speech-only, as the app's speechOnly=true (segment_and_separate): the segmenter's segmentation of
+the mixture (default smoothing) silences what it calls non-speech."""
 import sys
 import time
 from pathlib import Path
@@ -14,14 +14,17 @@ from _common import parse_sep_args, run_separation  # noqa: E402
 def main():
     args = parse_sep_args(__doc__, ("--speech-only",))
     from segmenter.pipeline import Segmenter
-    from segmenter.separation import Separator
+    from segmenter.separation import Separator, segment_and_separate
     t0 = time.perf_counter()
     sep = Separator.load()
     segmenter = Segmenter.load() if args.speech_only else None
     load = time.perf_counter() - t0
 
     def separate(mix, item, out_wav):
-        sep.separate(mix, out_wav, segmenter.segment(mix) if segmenter else None)
+        if segmenter:
+            segment_and_separate(segmenter, sep, mix, out_wav, speech_only=True)
+        else:
+            sep.separate(mix, out_wav)
         return None  # time the whole call: (segmentation +) decode + separation + WAV writing
 
     run_separation(args.sep_dir, args.out, separate, load)
