@@ -195,7 +195,7 @@ class SpeechSegmenter(ClamsApp):
                               speech_only: bool) -> tuple[Segmentation, Optional[Path]]:
         try:  # the engine writes atomically: concurrent identical requests never see a partial file
             return segment_and_separate(self.segmenter, separator, path, out, params, speech_only)
-        except MediaError:
+        except MediaError:  # the medium's fault, not outputDir's (a missing file is an OSError too)
             raise
         except OSError as e:
             raise OutputDirError(f"parameter 'outputDir': cannot write {out}: {e.strerror or e}") from None

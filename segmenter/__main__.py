@@ -112,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             from .pipeline import Segmenter
             from .separation import Separator, segment_and_separate
             if args.speech_only:
-                segment_and_separate(Segmenter.load(args.segmenter_model), Separator.load(args.model),
-                                     args.media, args.out, params, speech_only=True)
+                _, track = segment_and_separate(Segmenter.load(args.segmenter_model), Separator.load(args.model),
+                                                args.media, args.out, params, speech_only=True)
+                if track is None:
+                    print(f"warning: {args.media} has no audio samples (zero length): no track written",
+                          file=sys.stderr)
             else:
                 Separator.load(args.model).separate(args.media, args.out)
             return 0

@@ -99,3 +99,15 @@ def test_never_overwrites_its_input(example_wav: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="overwrite"):
         segment_and_separate(Segmenter.load(), Separator.load(), src, src)
     assert src.read_bytes() == before
+
+
+def test_cli_speech_only_on_zero_length_says_no_track(tmp_path: Path, capsys) -> None:
+    """`separate --speech-only` on a medium without samples writes nothing, and says so."""
+    import wave
+    from segmenter.__main__ import main
+    zero = tmp_path / "zero.wav"
+    with wave.open(str(zero), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(SAMPLE_RATE)
+    assert main(["separate", str(zero), str(tmp_path / "out.wav"), "--speech-only"]) == 0
+    assert "no track written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zero.wav"]
