@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_left, bisect_right
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,14 +145,18 @@ def segment_and_separate(segmenter: Segmenter, separator: Separator, path: str |
 
 
 def _gate(wav: Path, intervals: list[tuple[float, float]], block: int = 30 * SAMPLE_RATE) -> None:
-    """Silence `wav` outside the speech `intervals` (with short ramps), in place, block by block.
-    Samples are scaled as integers, so where the gain is 1 they stay exactly as written."""
+    """Silence `wav` outside the speech `intervals` (sorted, disjoint; with short ramps), in place,
+    block by block. Samples are scaled as integers, so where the gain is 1 they stay exactly as
+    written. Each block gets only the intervals that can reach it: a long file has thousands."""
+    starts, ends = [s for s, _ in intervals], [e for _, e in intervals]
     with sf.SoundFile(wav, "r+") as f:
         for start in range(0, f.frames, block):
             f.seek(start)
             x = f.read(block, dtype="int16")
+            near = intervals[bisect_left(ends, start / SAMPLE_RATE - FADE_SECONDS):
+                             bisect_right(starts, (start + len(x)) / SAMPLE_RATE + FADE_SECONDS)]
             f.seek(start)
-            f.write(np.round(x * speech_gain(intervals, start, len(x))).astype(np.int16))
+            f.write(np.round(x * speech_gain(near, start, len(x))).astype(np.int16))
 
 
 @contextmanager
