@@ -18,7 +18,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): requirements.txt | $(PY)
+$(STAMP): requirements.txt constraints.txt | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
