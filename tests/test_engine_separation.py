@@ -10,7 +10,8 @@ import soundfile as sf
 
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.pipeline import Segmenter
-from segmenter.separation import FADE_SECONDS, Separator, overlapped_chunks, segment_and_separate, speech_gain
+from segmenter.separation import (FADE_SECONDS, Separator, overlapped_chunks, segment_and_separate, speech_gain,
+                                  to_synthesis_grid)
 
 
 def test_overlapped_chunks_tile_the_stream() -> None:
@@ -111,3 +112,10 @@ def test_cli_speech_only_on_zero_length_says_no_track(tmp_path: Path, capsys) ->
     assert main(["separate", str(zero), str(tmp_path / "out.wav"), "--speech-only"]) == 0
     assert "no track written" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zero.wav"]
+
+
+def test_the_mask_reaches_the_synthesis_grid_between_network_frames() -> None:
+    """Network frames keep their values; the frames between get their neighbours' mean."""
+    m = np.array([[0.0, 1.0, 0.5]], np.float32)
+    np.testing.assert_allclose(to_synthesis_grid(m, 5), [[0.0, 0.5, 1.0, 0.75, 0.5]])
+    np.testing.assert_allclose(to_synthesis_grid(m, 6), [[0.0, 0.5, 1.0, 0.75, 0.5, 0.5]])

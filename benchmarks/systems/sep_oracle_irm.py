@@ -1,5 +1,6 @@
-"""Oracle ideal ratio mask (the ceiling): STFT 512 / hop 256 (Hann), mask = |S|^2 / (|S|^2 + |N|^2)
-from the clean speech S and background N, applied to the mixture STFT; inverse STFT.
+"""Oracle ideal ratio mask (the ceiling): STFT 512 / hop 128 (Hann, the grid our separator applies its
+mask on), mask = |S|^2 / (|S|^2 + |N|^2) from the clean speech S and background N, applied to the
+mixture STFT; inverse STFT.
 Runs in the main venv (numpy + scipy)."""
 import time
 
@@ -9,7 +10,7 @@ from scipy.signal import istft, stft
 
 from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32
 
-NFFT, HOP = 512, 256
+NFFT, HOP = 512, 128
 
 
 def irm_separate(mix: np.ndarray, speech: np.ndarray, background: np.ndarray) -> np.ndarray:

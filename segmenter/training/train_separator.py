@@ -6,7 +6,8 @@ import numpy as np
 from ..network import Layer, NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
-from ..separation import DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, Separator, mask_features, stft
+from ..separation import (DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, SYNTH_HOP, Separator, mask_features,
+                          network_frames, stft)
 from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
 
@@ -16,13 +17,18 @@ SPEC = tcn(N_BINS, 256, (2, 4, 8, 16, 32, 1, 2, 4, 8, 16), N_BINS, "sigmoid", re
 
 
 def example(mix: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Input: log-power features of the mixture. Target, per frame: the mixture STFT (real,
-    imaginary) and the clean speech samples of that hop, so that the loss can resynthesise."""
+    """Input: log-power features of the mixture's network frames. Target, per network frame:
+    the mixture STFT (real, imaginary) of its two synthesis-grid frames (the second is zero past
+    the end) and the clean speech samples of that hop, so that the loss can resynthesise."""
     m = stft(mix)
-    frames = m.shape[1]
+    net = network_frames(m)
+    frames = net.shape[1]
+    pairs = np.zeros((m.shape[0], 2 * frames), np.complex64)
+    pairs[:, :m.shape[1]] = m
+    pairs = pairs.T.reshape(frames, 2 * N_BINS)
     hops = np.zeros(frames * HOP, np.float32)
     hops[:len(speech)] = speech
-    return mask_features(m), np.concatenate((m.real.T, m.imag.T, hops.reshape(frames, HOP)), axis=1)
+    return mask_features(net), np.concatenate((pairs.real, pairs.imag, hops.reshape(frames, HOP)), axis=1)
 
 
 def batch(pools, rng: np.random.Generator, size: int, seconds: float):
@@ -32,16 +38,22 @@ def batch(pools, rng: np.random.Generator, size: int, seconds: float):
 
 def loss(y_true, y_pred):
     """Negative SI-SDR of the resynthesised masked mixture: the training loss is the benchmark's
-    measure. Mixtures without speech have no SI-SDR; for them the loss is the output's level
-    relative to the mixture's (in dB, floored at -30), so that the mask learns to close."""
+    measure. The mask reaches the synthesis grid as in `separation.to_synthesis_grid`. Mixtures
+    without speech have no SI-SDR; for them the loss is the output's level relative to the
+    mixture's (in dB, floored at -30), so that the mask learns to close."""
     from keras import ops
-    length = (ops.shape(y_pred)[1] - 1) * HOP
-    re, im = y_true[..., :N_BINS], y_true[..., N_BINS:2 * N_BINS]
+    batch, frames = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+    length = (frames - 1) * HOP
+    grid = 2 * frames - 1  # synthesis frames of `length` samples
+    between = 0.5 * (y_pred + ops.concatenate((y_pred[:, 1:], y_pred[:, -1:]), axis=1))
+    mask = ops.reshape(ops.stack((y_pred, between), axis=2), (batch, 2 * frames, N_BINS))[:, :grid]
+    re, im = (ops.reshape(y_true[..., k * 2 * N_BINS:(k + 1) * 2 * N_BINS], (batch, 2 * frames, N_BINS))[:, :grid]
+              for k in (0, 1))
 
     def istft(gain):
-        return ops.istft((gain * re, gain * im), N_FFT, HOP, N_FFT, length=length, window="hann", center=True)
-    est, mix = istft(y_pred), istft(1.0)
-    ref = ops.reshape(y_true[..., 2 * N_BINS:], (ops.shape(y_true)[0], -1))[:, :length]
+        return ops.istft((gain * re, gain * im), N_FFT, SYNTH_HOP, N_FFT, length=length, window="hann", center=True)
+    est, mix = istft(mask), istft(1.0)
+    ref = ops.reshape(y_true[..., 4 * N_BINS:], (batch, -1))[:, :length]
     est = est - ops.mean(est, axis=1, keepdims=True)
     ref = ref - ops.mean(ref, axis=1, keepdims=True)
     ref_energy = ops.sum(ops.square(ref), axis=1)
@@ -89,19 +101,22 @@ def finish(args, val_pools) -> None:
     config = {"task": "separation", "seed": args.seed, "keras": keras.__version__,
               "features": {"type": "log-power STFT", "sample_rate": 16000, "n_fft": N_FFT, "hop": HOP,
                            "window": "hann", "scaling": "(10*log10(|X|^2+1e-10)+40)/20"},
+              "synthesis": {"hop": SYNTH_HOP, "mask_between_frames": "mean of the two neighbours"},
               "network": SPEC.to_json(), "mask_gain": sep.gain, "receptive_field_frames": 2 * SPEC.context + 1,
-              "loss": "negative SI-SDR of istft(mask * X) against the clean speech; output level in dB (floor -30) when there is no speech",
+              "loss": "negative SI-SDR of istft(mask * X) on the synthesis grid against the clean speech; output level in dB (floor -30) when there is no speech",
               "training": training_config(args)}
     write_card(args.out, f"{args.out.name}: speech mask for speech / background separation", config, metrics,
                f"""A dilated 1-D convolutional network over 257 log-power STFT bins (512-point Hann window,
 256-sample hop at 16 kHz). An input convolution and ten residual convolutions (256 channels,
 kernel 3, dilations 2-32 then 1-16) see {SPEC.context} frames (about {SPEC.context * HOP / 16000:.1f} s) either side, and a per-frame
-layer gives one value per bin. A small refiner then works along the bins of each frame: three
+layer gives one value per bin and frame. A small refiner then works along the bins of each frame: three
 convolutions (16 channels, kernels 5, 3, 3, dilations 1, 2, 4: 8 bins or 250 Hz either side) over
 two channels, the input's log power and those values, and one output channel added to them. It
 can follow the harmonics that the input shows, detail the full-band stack must carry through its
-256 channels. A per-bin sigmoid gives the speech mask, which multiplies the mixture STFT before
-the inverse STFT.
+256 channels. A per-bin sigmoid gives the speech mask. The mixture STFT is taken with a
+{SYNTH_HOP}-sample hop, whose every other frame is the network's: the frames between get the mean of their
+neighbours' masks, and the masked STFT is inverted at 75 % overlap, which smooths the mask's
+frame-to-frame errors.
 
 Training mixtures ({args.seconds:g} s) are made on the fly from real recordings: speech passages over instrumental
 music (40 %), music with sung lines (20 %) or ambience / effects (40 %), at SNRs from -10 to +15 dB
@@ -109,7 +124,7 @@ and levels -38 to -16 dBFS, 20 % telephone-band speech, a pink noise floor; 10 %
 all. A third of the ambience backgrounds come from the steady clips alone (at least 3 s, 100 ms
 levels within 9 dB: rain, running water, fire, engines, murmur), drawn alike: among hundreds of
 short effects they would otherwise be rare. The loss is computed on the waveform: the masked
-mixture STFT is inverted inside the graph and scored by its negative scale-invariant SDR against
+mixture STFT is inverted inside the graph, on the same grid as at inference, and scored by its negative scale-invariant SDR against
 the clean speech, the measure the benchmark reports. For mixtures without speech it is the
 output's level relative to the mixture's (dB, floored at -30), which teaches the mask to close.
 
