@@ -126,7 +126,8 @@ class Separator:
         return istft(spec * self.mask(spec), len(audio))
 
     def stream(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        # Whole hops, so that every chunk's STFT frames fall where the whole file's would.
+        # Whole network hops, so that every chunk's STFT frames (and which of them are the
+        # network's) fall where the whole file's would.
         core, margin = (int(sec * SAMPLE_RATE) // HOP * HOP for sec in (CORE_SECONDS, MARGIN_SECONDS))
         for chunk, off, n in overlapped_chunks(blocks, core, margin):
             yield self.separate_audio(chunk)[off:off + n].astype(np.float32)

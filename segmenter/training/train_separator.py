@@ -42,18 +42,18 @@ def loss(y_true, y_pred):
     without speech have no SI-SDR; for them the loss is the output's level relative to the
     mixture's (in dB, floored at -30), so that the mask learns to close."""
     from keras import ops
-    batch, frames = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+    size, frames = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
     length = (frames - 1) * HOP
     grid = 2 * frames - 1  # synthesis frames of `length` samples
     between = 0.5 * (y_pred + ops.concatenate((y_pred[:, 1:], y_pred[:, -1:]), axis=1))
-    mask = ops.reshape(ops.stack((y_pred, between), axis=2), (batch, 2 * frames, N_BINS))[:, :grid]
-    re, im = (ops.reshape(y_true[..., k * 2 * N_BINS:(k + 1) * 2 * N_BINS], (batch, 2 * frames, N_BINS))[:, :grid]
+    mask = ops.reshape(ops.stack((y_pred, between), axis=2), (size, 2 * frames, N_BINS))[:, :grid]
+    re, im = (ops.reshape(y_true[..., k * 2 * N_BINS:(k + 1) * 2 * N_BINS], (size, 2 * frames, N_BINS))[:, :grid]
               for k in (0, 1))
 
     def istft(gain):
         return ops.istft((gain * re, gain * im), N_FFT, SYNTH_HOP, N_FFT, length=length, window="hann", center=True)
     est, mix = istft(mask), istft(1.0)
-    ref = ops.reshape(y_true[..., 4 * N_BINS:], (batch, -1))[:, :length]
+    ref = ops.reshape(y_true[..., 4 * N_BINS:], (size, -1))[:, :length]
     est = est - ops.mean(est, axis=1, keepdims=True)
     ref = ref - ops.mean(ref, axis=1, keepdims=True)
     ref_energy = ops.sum(ops.square(ref), axis=1)
