@@ -1,16 +1,18 @@
-"""Oracle ideal ratio mask (the ceiling): STFT 512 / hop 128 (Hann, the grid our separator applies its
-mask on), mask = |S|^2 / (|S|^2 + |N|^2) from the clean speech S and background N, applied to the
-mixture STFT; inverse STFT.
+"""Oracle ideal ratio mask (the ceiling): mask = |S|^2 / (|S|^2 + |N|^2) from the clean speech S and
+background N, applied to the mixture STFT on the grid our separator applies its mask on (Hann,
+segmenter.separation's N_FFT and SYNTH_HOP: 512 / 128); inverse STFT.
 Runs in the main venv (numpy + scipy)."""
+import sys
 import time
+from pathlib import Path
 
-import _common  # noqa: F401
 import numpy as np
 from scipy.signal import istft, stft
 
-from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32
-
-NFFT, HOP = 512, 128
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
+import _common  # noqa: E402,F401
+from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32  # noqa: E402
+from segmenter.separation import N_FFT as NFFT, SYNTH_HOP as HOP  # noqa: E402
 
 
 def irm_separate(mix: np.ndarray, speech: np.ndarray, background: np.ndarray) -> np.ndarray:
