@@ -131,7 +131,11 @@ output's level relative to the mixture's (dB, floored at -30), which teaches the
 That loss leaves the output's overall level free, and the no-speech term pushes it down, so the
 network's mask is about {20 * np.log10(sep.gain):.0f} dB below the speech level. One fixed gain,
 `mask_gain` = {sep.gain:.2f} in `config.json` (the median least-squares gain from the output to the
-clean speech over 50 held-out mixtures), restores it: the separator multiplies the mask by it.""", ("speech", "music", "sung", "noise"))
+clean speech over 50 held-out mixtures), restores it: the separator multiplies the mask by it.
+
+At inference the mask is also multiplied by a gain against steady background noise, estimated from
+the mixture alone (`segmenter/stationary_noise.py`: minimum statistics over 1.5 s). The held-out
+metric below is the whole separator's, that gain included.""", ("speech", "music", "sung", "noise"))
 
 
 def main(argv: list[str] | None = None) -> None:
