@@ -10,9 +10,10 @@ mixture alone (`stationary_noise`): +0.23 dB on the dev set, where rain, rivers 
 kinds the training data hardly holds.
 
 Long files are processed in overlapping chunks (each core chunk sees two seconds of real
-audio either side, more than the mask network's 1.5 s context), so memory is flat and
-the output has exactly the source's samples and timeline. `segment_and_separate` gives the
-segmentation and the separated track from one decode of the medium.
+audio either side, more than the mask network's 1.5 s context and the noise floor's 0.75 s),
+so memory is flat and the output has exactly the source's samples and timeline.
+`segment_and_separate` gives the segmentation and the separated track from one decode of the
+medium.
 """
 from __future__ import annotations
 

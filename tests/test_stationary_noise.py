@@ -18,7 +18,7 @@ def test_closes_on_steady_noise_and_keeps_a_burst_above_it() -> None:
     assert gain[:, burst].min() > 0.9
 
 
-def test_a_steady_level_is_removed_whatever_its_level() -> None:
+def test_the_gain_does_not_depend_on_the_input_level() -> None:
     rng = np.random.default_rng(1)
     power = rng.exponential(1.0, (4, 1000))
     for scale in (1e-3, 1.0, 1e4):
