@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-from bisect import bisect_left, bisect_right
 import tempfile
+from bisect import bisect_left, bisect_right
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -55,8 +55,9 @@ def istft(spec: np.ndarray, length: int) -> np.ndarray:
     return librosa.istft(spec, hop_length=SYNTH_HOP, window="hann", length=length)
 
 
-def network_frames(spec: np.ndarray) -> np.ndarray:
-    return spec[:, ::2]
+def network_frames(frames: np.ndarray) -> np.ndarray:
+    """The network's frames of a (bins, frames) array on the synthesis grid."""
+    return frames[:, ::2]
 
 
 def to_synthesis_grid(mask: np.ndarray, frames: int) -> np.ndarray:
@@ -72,9 +73,9 @@ def power(spec: np.ndarray) -> np.ndarray:
     return spec.real ** 2 + spec.imag ** 2
 
 
-def mask_features(spec: np.ndarray) -> np.ndarray:
-    """(frames, bins) log power, scaled like the segmenter's features."""
-    return ((10.0 * np.log10(power(spec).T + 1e-10) + 40.0) / 20.0).astype(np.float32)
+def mask_features(p: np.ndarray) -> np.ndarray:
+    """(bins, frames) power -> (frames, bins) log power, scaled like the segmenter's features."""
+    return ((10.0 * np.log10(p.T + 1e-10) + 40.0) / 20.0).astype(np.float32)
 
 
 def overlapped_chunks(blocks: Iterator[np.ndarray], core: int, margin: int
@@ -127,8 +128,9 @@ class Separator:
         """(bins, frames) speech gain for a complex STFT from `stft`: the network's mask times the
         model's fixed `mask_gain`, which restores the speech level that a scale-invariant loss
         leaves open, times the gain against steady background noise."""
-        net_mask = self.net.forward(mask_features(network_frames(spec))).T
-        steady = stationary_noise_gain(power(spec), SAMPLE_RATE / SYNTH_HOP)
+        p = power(spec)
+        net_mask = self.net.forward(mask_features(network_frames(p))).T
+        steady = stationary_noise_gain(p, SAMPLE_RATE / SYNTH_HOP)
         return self.gain * to_synthesis_grid(net_mask, spec.shape[1]) * steady
 
     def separate_audio(self, audio: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from ..network import Layer, NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
 from ..separation import (DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, SYNTH_HOP, Separator, mask_features,
-                          network_frames, stft)
+                          network_frames, power, stft)
 from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
 
@@ -28,7 +28,7 @@ def example(mix: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray, np.ndarray
     pairs = pairs.T.reshape(frames, 2 * N_BINS)
     hops = np.zeros(frames * HOP, np.float32)
     hops[:len(speech)] = speech
-    return mask_features(net), np.concatenate((pairs.real, pairs.imag, hops.reshape(frames, HOP)), axis=1)
+    return mask_features(power(net)), np.concatenate((pairs.real, pairs.imag, hops.reshape(frames, HOP)), axis=1)
 
 
 def batch(pools, rng: np.random.Generator, size: int, seconds: float):
