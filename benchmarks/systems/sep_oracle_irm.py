@@ -6,11 +6,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from scipy.signal import istft, stft
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
-import _common  # noqa: E402,F401
+import _common  # noqa: E402,F401  (first: it pins the thread counts before numpy loads)
+import numpy as np  # noqa: E402
+from scipy.signal import istft, stft  # noqa: E402
+
 from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32  # noqa: E402
 from segmenter.separation import N_FFT as NFFT, SYNTH_HOP as HOP  # noqa: E402
 
