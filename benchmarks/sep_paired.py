@@ -56,7 +56,7 @@ def main() -> None:
         from segmenter.training.fetch import DEFAULT_CACHE
         from segmenter.training.mixing import load_pools
         from segmenter.training.train_separator import evaluate
-        pools = load_pools(DEFAULT_CACHE, True)
+        pools = load_pools(DEFAULT_CACHE, True, "separation")
         for seed in args.seed:
             r = {p: evaluate(s, pools, seed) for p, s in seps.items()}
             print(f"held-out, seed {seed} ({r[args.new]['heldout_mixtures']} mixtures): " + ", ".join(

@@ -78,3 +78,15 @@ def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) ->
     pool = steady_pool(Pool([speech, hiss, hiss * 0.5], np.array([0.98, 0.01, 0.01])))
     assert len(pool.clips) == 2 and np.allclose(pool.weights, 0.5)
     assert all(is_steady(c) for c in pool.clips)
+
+
+def test_separation_only_sources_stay_out_of_the_segmenter_training() -> None:
+    """segmenter-v1 was trained before the separator's extra backgrounds were added: its trainer
+    must still draw on exactly the sources it ran with, while the separator's draws on them all."""
+    from segmenter.training.sources import SOURCES, sources_for
+    extra = {s.id for s in SOURCES if s.separation_only}
+    assert extra == {"oad_foley", "sonicpi_fx", "scratch_perc"}
+    assert {s.id for s in sources_for("separation")} == {s.id for s in SOURCES}
+    assert not extra & {s.id for s in sources_for("segmentation")}
+    assert len(sources_for("segmentation")) == len(SOURCES) - len(extra)
+

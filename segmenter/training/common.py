@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..network import NetSpec, build_keras, export
-from .sources import SOURCES
+from .sources import sources_for
 
 
 def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *, epochs: int, steps: int,
@@ -35,13 +35,13 @@ def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *,
     return ap.parse_args(argv)
 
 
-def prepare(args: argparse.Namespace) -> tuple[dict, dict]:
-    """Fetch and decode the sources if needed, seed everything; (training, held-out) pools."""
+def prepare(args: argparse.Namespace, task: str) -> tuple[dict, dict]:
+    """Fetch and decode the sources if needed, seed everything; `task`'s (training, held-out) pools."""
     from .fetch import build_all
     from .mixing import load_pools
     build_all(args.cache)
     seed_everything(args.seed)
-    return load_pools(args.cache, False), load_pools(args.cache, True)
+    return load_pools(args.cache, False, task), load_pools(args.cache, True, task)
 
 
 def seed_everything(seed: int) -> None:
@@ -114,14 +114,14 @@ mixtures (seed {training['seed']}) and a new cosine learning-rate schedule from 
 takes the command in that model's card (in the git history once its folder is retired), then this one."""
 
 
-def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, kinds: tuple[str, ...]) -> None:
+def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, task: str) -> None:
     """config.json (machine-readable) and MODEL_CARD.md (for people)."""
     config = dict(config, metrics=metrics, date=datetime.date.today().isoformat(),
                   command=" ".join(["python -m segmenter"] + sys.argv[1:]),
                   python=platform.python_version())
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     rows = "\n".join(f"| {s.id} | {s.kind} | Debian `{s.package}` | {s.license} |"
-                     for s in SOURCES if s.kind in kinds)
+                     for s in sources_for(task))
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
 

@@ -16,7 +16,7 @@ from scipy.signal import butter, sosfilt
 
 from ..media import SAMPLE_RATE
 from .fetch import is_validation
-from .sources import SOURCES, dev_excluded
+from .sources import dev_excluded, sources_for
 
 SR = SAMPLE_RATE
 HOP = SR // 100
@@ -66,13 +66,14 @@ class Pool:
         return self.clips[self.pick(rng)]
 
 
-def load_pools(cache: Path, validation: bool) -> dict[str, Pool]:
-    """Clips per kind from the decoded cache; `validation` picks the held-out tenth."""
+def load_pools(cache: Path, validation: bool, task: str) -> dict[str, Pool]:
+    """Clips per kind of `task`'s sources (see `sources_for`) from the decoded cache; `validation`
+    picks the held-out tenth."""
     pools: dict[str, Pool] = {}
     excluded = dev_excluded()
     for kind in ("speech", "music", "sung", "noise"):
         clips, w = [], []
-        for src in (s for s in SOURCES if s.kind == kind):
+        for src in (s for s in sources_for(task) if s.kind == kind):
             with np.load(cache / "pool" / f"{src.id}.npz") as z:
                 audio, offsets, names = z["audio"], z["offsets"], z["names"]
             usable = [j for j, n in enumerate(names) if (src.package, str(n)) not in excluded]

@@ -25,6 +25,7 @@ class Source:
     inner_zip: str | None = None
     weight: float = 1.0
     license: str = ""
+    separation_only: bool = False  # added after segmenter-v1 was trained: only the separator draws on it
 
 
 SOURCES: tuple[Source, ...] = (
@@ -100,9 +101,27 @@ SOURCES: tuple[Source, ...] = (
            (r"Footsteps", r"FingerSnap", r"Slurp"), weight=0.7, license="CC-BY-SA-3.0"),
     Source("scratch_loops", "music", "scratch", ("usr/share/scratch/Media/Sounds/Music Loops/*",),
            weight=0.7, license="CC-BY-SA-3.0"),
+    # more backgrounds for the separator: foley, percussive hits and record noise that the
+    # sources above lack (footsteps, gates, drums, vinyl hiss); one-shots, not tunes or voices
+    Source("oad_foley", "noise", "0ad-data",
+           ("audio/actor/singlesteps/*.ogg", "audio/actor/gate/*.ogg", "audio/actor/ship/*.ogg",
+            "audio/actor/*/movement/*.ogg", "audio/actor/fauna/death/*.ogg"),
+           inner_zip=OAD_ZIP, license="CC-BY-SA-3.0", separation_only=True),
+    Source("sonicpi_fx", "noise", "sonic-pi-samples", ("usr/share/sonic-pi/samples/*.flac",),
+           (r"/(ambi_choir|ambi_piano|bass_|guit_|loop_|glitch_robot|glitch_bass|mehackit_robot)",),
+           license="CC0", separation_only=True),
+    Source("scratch_perc", "noise", "scratch",
+           ("usr/share/scratch/Media/Sounds/Percussion/*", "usr/share/scratch/Media/Sounds/Electronic/*"),
+           license="CC-BY-SA-3.0", separation_only=True),
 )
 
 KINDS = ("speech", "music", "sung", "noise")
+
+
+def sources_for(task: str) -> tuple[Source, ...]:
+    """The sources a trainer draws on: "separation" takes them all, "segmentation" leaves out
+    the separation-only ones (so that segmenter-v1's training is reproduced as it ran)."""
+    return tuple(s for s in SOURCES if task == "separation" or not s.separation_only)
 
 
 def packages() -> list[str]:

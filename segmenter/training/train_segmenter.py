@@ -47,7 +47,7 @@ def evaluate(net: NumpyNet, pools, n: int, seconds: float, seed: int) -> dict[st
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args("python -m segmenter train", __doc__, PRETRAINED / DEFAULT_SEGMENTER, argv, epochs=16, steps=200, batch=32, seconds=8.0, lr=2e-3)
-    train_pools, val_pools = prepare(args)
+    train_pools, val_pools = prepare(args, "segmentation")
     data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
     import keras
     fit(SPEC, "sparse_categorical_crossentropy", data, args.epochs, args.steps, args.lr, args.out, init=args.init)

@@ -135,13 +135,13 @@ clean speech over 50 held-out mixtures), restores it: the separator multiplies t
 
 At inference the mask is also multiplied by a gain against steady background noise, estimated from
 the mixture alone (`segmenter/stationary_noise.py`: minimum statistics over 1.5 s). The held-out
-metric below is the whole separator's, that gain included.""", ("speech", "music", "sung", "noise"))
+metric below is the whole separator's, that gain included.""", "separation")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args("python -m segmenter train-separator", __doc__, PRETRAINED / DEFAULT_SEPARATOR, argv, epochs=32, steps=250, batch=16,
                       seconds=4.0, lr=1e-3)
-    train_pools, val_pools = prepare(args)
+    train_pools, val_pools = prepare(args, "separation")
     data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
     fit(SPEC, loss, data, args.epochs, args.steps, args.lr, args.out, init_scale=0.1, init=args.init)
     finish(args, val_pools)
