@@ -1,6 +1,7 @@
 """The separator's training loss is the benchmark's measure: -SI-SDR of the resynthesised masked mixture."""
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +82,22 @@ def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) ->
 
 
 def test_separation_only_sources_stay_out_of_the_segmenter_training() -> None:
-    """segmenter-v1 was trained before the separator's extra backgrounds were added: its trainer
-    must still draw on exactly the sources it ran with, while the separator's draws on them all."""
+    """The separator's extra backgrounds were added after segmenter-v1 was trained: the segmenter's
+    trainer leaves them out, while the separator's draws on every source."""
     from segmenter.training.sources import SOURCES, sources_for
     extra = {s.id for s in SOURCES if s.separation_only}
-    assert extra == {"oad_foley", "sonicpi_fx", "scratch_perc"}
+    assert extra == {"oad_foley", "sonicpi_fx", "stk_ambience", "scratch_perc"}
     assert {s.id for s in sources_for("separation")} == {s.id for s in SOURCES}
     assert not extra & {s.id for s in sources_for("segmentation")}
     assert len(sources_for("segmentation")) == len(SOURCES) - len(extra)
 
+
+def test_speed_changed_scales_pitch_and_length_together() -> None:
+    """A background played 1.25 times as fast is 1/1.25 as long and its tone 1.25 times as high."""
+    from segmenter.training.mixing import speed_changed
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 800 * t).astype(np.float32)
+    fast = speed_changed(tone, Fraction(5, 4))
+    assert len(fast) == round(SAMPLE_RATE / 1.25)
+    spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / len(fast) - 1000) < 5

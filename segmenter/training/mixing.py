@@ -8,11 +8,12 @@ mixtures with their clean parts. Everything draws from a seeded numpy Generator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, resample_poly, sosfilt
 
 from ..media import SAMPLE_RATE
 from .fetch import is_validation
@@ -260,13 +261,26 @@ def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator) 
     return x.astype(np.float32), np.concatenate(labels)
 
 
+def speed_changed(x: np.ndarray, speed: Fraction) -> np.ndarray:
+    """`x` played `speed` times as fast (pitch and tempo together, as a tape would), via a
+    polyphase resampler: one recording of a hit or a stream becomes a larger or smaller one."""
+    return resample_poly(x, speed.denominator, speed.numerator).astype(np.float32)
+
+
 def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech.
-    A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`)."""
+    A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`).
+    Half of all ambience backgrounds, steady or not, are played 0.7-1.4 times as fast: the allowed
+    packages hold few ambience recordings, and a changed speed gives new sizes of the same sources."""
     n = int(seconds * SR)
     kind = rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13])
-    bg, _ = _background(str(kind), pools, n, rng)
+    if kind in ("noise", "steady") and rng.random() < 0.5:
+        speed = Fraction(float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))).limit_denominator(20)
+        source, _ = _background(str(kind), pools, int(np.ceil(n * float(speed))) + 64, rng)
+        bg = speed_changed(source, speed)[:n]
+    else:
+        bg, _ = _background(str(kind), pools, n, rng)
     level = rng.uniform(-38, -16)
     if rng.random() < 0.1:
         speech = np.zeros(n, np.float32)

@@ -92,7 +92,7 @@ SOURCES: tuple[Source, ...] = (
            ("usr/share/games/warmux/sound/default/weapons/*.ogg", "usr/share/games/warmux/sound/default/misc/*.ogg"),
            license="GPL-2+"),
     Source("freedroid_sfx", "noise", "freedroidrpg-data", ("usr/share/freedroidrpg/data/sound/effects/**/*.ogg",),
-           license="GPL-2+"),
+           (r"/tux_ingame_comments/", r"/First_Contact_Sound"), license="GPL-2+"),  # spoken lines left out
     Source("scratch_fx", "noise", "scratch",
            ("usr/share/scratch/Media/Sounds/Animal/*", "usr/share/scratch/Media/Sounds/Effects/*"),
            license="CC-BY-SA-3.0"),
@@ -110,6 +110,10 @@ SOURCES: tuple[Source, ...] = (
     Source("sonicpi_fx", "noise", "sonic-pi-samples", ("usr/share/sonic-pi/samples/*.flac",),
            (r"/(ambi_choir|ambi_piano|bass_|guit_|loop_|glitch_robot|glitch_bass|mehackit_robot)",),
            license="CC0", separation_only=True),
+    Source("stk_ambience", "noise", "supertuxkart-data",
+           ("usr/share/games/supertuxkart/data/tracks/*/*.ogg", "usr/share/games/supertuxkart/data/library/*/*.ogg"),
+           (r"nolok_speech", r"intro2\.ogg", r"Gran_Paradiso", r"Battle_Theme", r"beneath_the_rabbit_hole"),
+           license="GPL-3+ / CC-BY-SA", separation_only=True),
     Source("scratch_perc", "noise", "scratch",
            ("usr/share/scratch/Media/Sounds/Percussion/*", "usr/share/scratch/Media/Sounds/Electronic/*"),
            license="CC-BY-SA-3.0", separation_only=True),
@@ -120,7 +124,7 @@ KINDS = ("speech", "music", "sung", "noise")
 
 def sources_for(task: str) -> tuple[Source, ...]:
     """The sources a trainer draws on: "separation" takes them all, "segmentation" leaves out
-    the separation-only ones (so that segmenter-v1's training is reproduced as it ran)."""
+    the separation-only ones, added after segmenter-v1 was trained on the others."""
     return tuple(s for s in SOURCES if task == "separation" or not s.separation_only)
 
 

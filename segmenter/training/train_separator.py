@@ -123,8 +123,12 @@ music (40 %), music with sung lines (20 %) or ambience / effects (40 %), at SNRs
 and levels -38 to -16 dBFS, 20 % telephone-band speech, a pink noise floor; 10 % have no speech at
 all. A third of the ambience backgrounds come from the steady clips alone (at least 3 s, 100 ms
 levels within 9 dB: rain, running water, fire, engines, murmur), drawn alike: among hundreds of
-short effects they would otherwise be rare. The loss is computed on the waveform: the masked
-mixture STFT is inverted inside the graph, on the same grid as at inference, and scored by its negative scale-invariant SDR against
+short effects they would otherwise be rare. Half of the ambience backgrounds are played 0.7-1.4
+times as fast (pitch and tempo together), which gives the few ambience recordings of the allowed
+packages new sizes. Four sources serve the separator only (footsteps, gates and ships from 0 A.D.,
+percussion, hits and vinyl noise from Sonic Pi and Scratch, engines and animals from SuperTuxKart's
+tracks), and FreedroidRPG's spoken lines are left out of the effects. The loss is computed on the
+waveform: the masked mixture STFT is inverted inside the graph, on the same grid as at inference, and scored by its negative scale-invariant SDR against
 the clean speech, the measure the benchmark reports. For mixtures without speech it is the
 output's level relative to the mixture's (dB, floored at -30), which teaches the mask to close.
 
