@@ -90,6 +90,8 @@ def test_separation_only_sources_stay_out_of_the_segmenter_training() -> None:
     assert {s.id for s in sources_for("separation")} == {s.id for s in SOURCES}
     assert not extra & {s.id for s in sources_for("segmentation")}
     assert len(sources_for("segmentation")) == len(SOURCES) - len(extra)
+    with pytest.raises(ValueError, match="unknown training task"):
+        sources_for("separator")
 
 
 def test_speed_changed_scales_pitch_and_length_together() -> None:

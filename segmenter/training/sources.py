@@ -119,12 +119,11 @@ SOURCES: tuple[Source, ...] = (
            license="CC-BY-SA-3.0", separation_only=True),
 )
 
-KINDS = ("speech", "music", "sung", "noise")
-
-
 def sources_for(task: str) -> tuple[Source, ...]:
     """The sources a trainer draws on: "separation" takes them all, "segmentation" leaves out
     the separation-only ones, added after segmenter-v1 was trained on the others."""
+    if task not in ("segmentation", "separation"):
+        raise ValueError(f"unknown training task {task!r}: 'segmentation' or 'separation'")
     return tuple(s for s in SOURCES if task == "separation" or not s.separation_only)
 
 
