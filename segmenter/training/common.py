@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..network import NetSpec, build_keras, export
-from .sources import sources_for
+from .sources import Task, sources_for
 
 
 def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *, epochs: int, steps: int,
@@ -35,7 +35,7 @@ def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *,
     return ap.parse_args(argv)
 
 
-def prepare(args: argparse.Namespace, task: str) -> tuple[dict, dict]:
+def prepare(args: argparse.Namespace, task: Task) -> tuple[dict, dict]:
     """Fetch and decode the sources if needed, seed everything; `task`'s (training, held-out) pools."""
     from .fetch import build_all
     from .mixing import load_pools
@@ -114,7 +114,7 @@ mixtures (seed {training['seed']}) and a new cosine learning-rate schedule from 
 takes the command in that model's card (in the git history once its folder is retired), then this one."""
 
 
-def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, task: str) -> None:
+def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, task: Task) -> None:
     """config.json (machine-readable) and MODEL_CARD.md (for people)."""
     config = dict(config, metrics=metrics, date=datetime.date.today().isoformat(),
                   command=" ".join(["python -m segmenter"] + sys.argv[1:]),

@@ -17,7 +17,7 @@ from scipy.signal import butter, resample_poly, sosfilt
 
 from ..media import SAMPLE_RATE
 from .fetch import is_validation
-from .sources import dev_excluded, sources_for
+from .sources import Task, dev_excluded, sources_for
 
 SR = SAMPLE_RATE
 HOP = SR // 100
@@ -67,7 +67,7 @@ class Pool:
         return self.clips[self.pick(rng)]
 
 
-def load_pools(cache: Path, validation: bool, task: str) -> dict[str, Pool]:
+def load_pools(cache: Path, validation: bool, task: Task) -> dict[str, Pool]:
     """Clips per kind of `task`'s sources (see `sources_for`) from the decoded cache; `validation`
     picks the held-out tenth."""
     pools: dict[str, Pool] = {}
@@ -274,13 +274,13 @@ def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Ge
     Half of all ambience backgrounds, steady or not, are played 0.7-1.4 times as fast: the allowed
     packages hold few ambience recordings, and a changed speed gives new sizes of the same sources."""
     n = int(seconds * SR)
-    kind = rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13])
+    kind = str(rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13]))
     if kind in ("noise", "steady") and rng.random() < 0.5:
         speed = Fraction(float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))).limit_denominator(20)
-        source, _ = _background(str(kind), pools, int(np.ceil(n * float(speed))) + 64, rng)
+        source, _ = _background(kind, pools, int(np.ceil(n * float(speed))) + 64, rng)
         bg = speed_changed(source, speed)[:n]
     else:
-        bg, _ = _background(str(kind), pools, n, rng)
+        bg, _ = _background(kind, pools, n, rng)
     level = rng.uniform(-38, -16)
     if rng.random() < 0.1:
         speech = np.zeros(n, np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
 HEDGEWARS_SPEECHLIKE = (r"/voices/", r"hogchant", r"Kiss", r"Yoohoo", r"countdown", r"hell_",
@@ -119,10 +120,13 @@ SOURCES: tuple[Source, ...] = (
            license="CC-BY-SA-3.0", separation_only=True),
 )
 
-def sources_for(task: str) -> tuple[Source, ...]:
+Task = Literal["segmentation", "separation"]
+
+
+def sources_for(task: Task) -> tuple[Source, ...]:
     """The sources a trainer draws on: "separation" takes them all, "segmentation" leaves out
     the separation-only ones, added after segmenter-v1 was trained on the others."""
-    if task not in ("segmentation", "separation"):
+    if task not in get_args(Task):
         raise ValueError(f"unknown training task {task!r}: 'segmentation' or 'separation'")
     return tuple(s for s in SOURCES if task == "separation" or not s.separation_only)
 
