@@ -86,7 +86,7 @@ def test_separation_only_sources_stay_out_of_the_segmenter_training() -> None:
     trainer leaves them out, while the separator's draws on every source."""
     from segmenter.training.sources import SOURCES, sources_for
     extra = {s.id for s in SOURCES if s.separation_only}
-    assert extra == {"oad_foley", "sonicpi_fx", "stk_ambience", "scratch_perc"}
+    assert extra == {"oad_foley", "sonicpi_fx", "stk_ambience", "scratch_perc", "oad_voice"}
     assert {s.id for s in sources_for("separation")} == {s.id for s in SOURCES}
     assert not extra & {s.id for s in sources_for("segmentation")}
     assert len(sources_for("segmentation")) == len(SOURCES) - len(extra)
@@ -103,3 +103,45 @@ def test_speed_changed_scales_pitch_and_length_together() -> None:
     assert len(fast) == round(SAMPLE_RATE / 1.25)
     spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
     assert abs(np.argmax(spectrum) * SAMPLE_RATE / len(fast) - 1000) < 5
+
+
+def test_coloured_tilts_the_spectrum_both_ways_within_its_range() -> None:
+    """Each draw changes a low and a high tone by different gains, within -12 to +6 dB (plus the
+    filter's overlap), and the tilt goes either way."""
+    from segmenter.training.mixing import coloured
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    low, high = (np.sin(2 * np.pi * f * t).astype(np.float32) for f in (60, 7500))
+    tilts = []
+    for seed in range(20):
+        gains = [20 * np.log10(np.std(coloured(x, np.random.default_rng(seed))[SAMPLE_RATE:]) / np.std(x[SAMPLE_RATE:]))
+                 for x in (low, high)]
+        assert all(-15 < g < 9 for g in gains)
+        tilts.append(gains[1] - gains[0])
+    assert min(tilts) < -3 and max(tilts) > 3
+
+
+def test_separation_mixtures_add_up_and_a_fifth_have_a_second_background() -> None:
+    """mix = speech + background exactly, speech SNR within -10 to +15 dB, and about 16 % of the
+    backgrounds hold both music (a 440 Hz tone here) and ambience (a 3 kHz tone, 2.1-4.2 kHz once
+    played faster or slower): the fifth that get a second layer, less ambience under ambience."""
+    from segmenter.training.mixing import Pool, rms_db, separation_mixture, speech_activity, steady_pool
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+
+    def pool(*clips: np.ndarray) -> Pool:
+        return Pool(list(clips), np.full(len(clips), 1 / len(clips)))
+    word = np.concatenate((np.zeros(4000), np.sin(2 * np.pi * 200 * t[:SAMPLE_RATE]), np.zeros(4000))).astype(np.float32)
+    speech = Pool([word], np.ones(1), [speech_activity(word)])
+    music, sung, noise = (pool(np.sin(2 * np.pi * f * t).astype(np.float32)) for f in (440, 1000, 3000))
+    pools = {"speech": speech, "music": music, "sung": sung, "noise": noise, "steady": steady_pool(noise)}
+    rng = np.random.default_rng(0)
+    both = 0
+    for _ in range(300):
+        mix, clean, bg = separation_mixture(pools, 2.0, rng)
+        np.testing.assert_allclose(mix, clean + bg, atol=1e-6)
+        if clean.any():
+            assert -10.5 < rms_db(clean) - rms_db(bg) < 15.5
+        spectrum = np.abs(np.fft.rfft(bg)) ** 2
+        hz = np.fft.rfftfreq(len(bg), 1 / SAMPLE_RATE)
+        share = [spectrum[(hz > a) & (hz < b)].sum() / spectrum.sum() for a, b in ((420, 460), (2000, 4400))]
+        both += min(share) > 1e-4
+    assert 0.1 < both / 300 < 0.23

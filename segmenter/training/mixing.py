@@ -267,20 +267,40 @@ def speed_changed(x: np.ndarray, speed: Fraction) -> np.ndarray:
     return resample_poly(x, speed.denominator, speed.numerator).astype(np.float32)
 
 
-def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech.
-    A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`).
-    Half of all ambience backgrounds, steady or not, are played 0.7-1.4 times as fast: the allowed
-    packages hold few ambience recordings, and a changed speed gives new sizes of the same sources."""
-    n = int(seconds * SR)
-    kind = str(rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13]))
+def coloured(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`x` recoloured: a second-order low-pass of it (corner 300-4000 Hz) and the rest, each scaled
+    by -12 to +6 dB and summed. A gentle random tilt of the spectrum, as another microphone, room
+    or transfer would give the same recording."""
+    low = sosfilt(butter(2, float(np.exp(rng.uniform(np.log(300), np.log(4000)))), fs=SR, output="sos"), x)
+    g_low, g_high = 10 ** (rng.uniform(-12, 6, size=2) / 20)
+    return (g_low * low + g_high * (x - low)).astype(np.float32)
+
+
+def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of one background of `kind`. Half of the ambience backgrounds are played 0.7-1.4
+    times as fast, and half of all backgrounds are `coloured`: the allowed packages hold few
+    ambience recordings, and these give new sizes and colours of the same sources."""
     if kind in ("noise", "steady") and rng.random() < 0.5:
         speed = Fraction(float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))).limit_denominator(20)
         source, _ = _background(kind, pools, int(np.ceil(n * float(speed))) + 64, rng)
         bg = speed_changed(source, speed)[:n]
     else:
         bg, _ = _background(kind, pools, n, rng)
+    return coloured(bg, rng) if rng.random() < 0.5 else bg
+
+
+def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech.
+    A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`).
+    A fifth of the backgrounds get a second layer 0-12 dB below the first: ambience under music
+    or sung music, music or more ambience under ambience, as in a programme's sound bed."""
+    n = int(seconds * SR)
+    kind = str(rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13]))
+    bg = separation_background(kind, pools, n, rng)
+    if rng.random() < 0.2:
+        under = "noise" if kind in ("music", "sung") else str(rng.choice(["music", "noise"]))
+        bg = bg + set_level(separation_background(under, pools, n, rng), rms_db(bg) - rng.uniform(0, 12))
     level = rng.uniform(-38, -16)
     if rng.random() < 0.1:
         speech = np.zeros(n, np.float32)

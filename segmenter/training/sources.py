@@ -53,6 +53,9 @@ SOURCES: tuple[Source, ...] = (
            license="GPL-2+"),
     Source("fillets_cs", "speech", "fillets-ng-data-cs", ("usr/share/games/fillets-ng/sound/**/cs/*.ogg",),
            weight=1.0, license="GPL-2+"),
+    # 0 A.D.'s unit lines: men and women acting in the game's Greek, Latin, Napatan and Persian (dogs left out)
+    Source("oad_voice", "speech", "0ad-data", ("audio/voice/*/civ/*.ogg",), (r"civ_dog",), inner_zip=OAD_ZIP,
+           weight=0.7, license="CC-BY-SA-3.0", separation_only=True),
     # music
     Source("wesnoth", "music", "wesnoth-1.16-music", ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",),
            (r"silence\.ogg",), weight=1.5, license="GPL-2+"),
