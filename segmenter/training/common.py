@@ -111,7 +111,8 @@ def fine_tuning_note(training: dict) -> str:
 
 This model was fine-tuned: its training started from the weights of `{training['init']}`, with fresh
 mixtures (seed {training['seed']}) and a new cosine learning-rate schedule from {training['lr']:g}. Reproducing it
-takes the command in that model's card (in the git history once its folder is retired), then this one."""
+takes the commands that made that model (its card, or the README's chain of training commands for
+steps that were never kept in the tree), then this one."""
 
 
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, task: Task) -> None:

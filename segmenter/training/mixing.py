@@ -276,12 +276,17 @@ def coloured(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (g_low * low + g_high * (x - low)).astype(np.float32)
 
 
+SPEEDS = {"noise": (0.7, 1.4), "steady": (0.7, 1.4), "music": (0.8, 1.25), "sung": (0.8, 1.25)}
+
+
 def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> np.ndarray:
-    """n samples of one background of `kind`. Half of the ambience backgrounds are played 0.7-1.4
-    times as fast, and half of all backgrounds are `coloured`: the allowed packages hold few
-    ambience recordings, and these give new sizes and colours of the same sources."""
-    if kind in ("noise", "steady") and rng.random() < 0.5:
-        speed = Fraction(float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))).limit_denominator(20)
+    """n samples of one background of `kind`. Half of them are played faster or slower (`SPEEDS`:
+    ambience 0.7-1.4 times, music within four semitones), and half are `coloured`: the allowed
+    packages hold few recordings of each kind, and these give new sizes, keys, tempos and colours
+    of the same sources."""
+    if rng.random() < 0.5:
+        low, high = SPEEDS[kind]
+        speed = Fraction(float(np.exp(rng.uniform(np.log(low), np.log(high))))).limit_denominator(20)
         source, _ = _background(kind, pools, int(np.ceil(n * float(speed))) + 64, rng)
         bg = speed_changed(source, speed)[:n]
     else:
