@@ -269,7 +269,7 @@ def speed_changed(x: np.ndarray, speed: Fraction) -> np.ndarray:
 
 def coloured(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """`x` recoloured: a second-order low-pass of it (corner 300-4000 Hz) and the rest, each scaled
-    by -12 to +6 dB and summed. A gentle random tilt of the spectrum, as another microphone, room
+    by -12 to +6 dB and summed. A gentle random tilt of the spectrum, as another microphone
     or transfer would give the same recording."""
     low = sosfilt(butter(2, float(np.exp(rng.uniform(np.log(300), np.log(4000)))), fs=SR, output="sos"), x)
     g_low, g_high = 10 ** (rng.uniform(-12, 6, size=2) / 20)
