@@ -66,6 +66,29 @@ def test_fit_init_adds_a_refiner_that_starts_from_the_init_output(tmp_path: Path
     np.testing.assert_allclose(got.predict(x, verbose=0), start.predict(x, verbose=0), atol=1e-6)
 
 
+def test_fit_init_grows_residual_layers_that_start_near_the_identity(tmp_path: Path) -> None:
+    """Two residual layers added before the output: every trained layer, the output included, keeps
+    its weights, and the new layers start small, so the output starts far nearer the old one's than
+    a fresh network's does."""
+    pytest.importorskip("keras")
+    from segmenter.network import build_keras, tcn
+    from segmenter.training.common import fit, make_dataset
+    start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
+    (tmp_path / "init").mkdir()
+    start.save(tmp_path / "init" / "model.keras")
+    spec = tcn(4, 8, (1, 2, 1, 2), 4, "sigmoid")
+    data = make_dataset(lambda rng: (rng.normal(size=(1, 10, 4)).astype(np.float32),
+                                     np.zeros((1, 10, 4), np.float32)), 1, 0)
+    got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init", init_scale=0.1)
+    for old, new in (("conv0", "conv0"), ("conv1", "conv1"), ("conv2", "conv2"), ("conv3", "conv5")):
+        for a, b in zip(start.get_layer(old).get_weights(), got.get_layer(new).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
+    before, after = start.predict(x, verbose=0), got.predict(x, verbose=0)
+    fresh = build_keras(spec, init_scale=0.1).predict(x, verbose=0)
+    assert np.abs(after - before).mean() < 0.2 * np.abs(fresh - before).mean()
+
+
 def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) -> None:
     """Rain-like noise (long, level within 9 dB) is steady; speech with its pauses, or a short
     burst, is not. The steady pool draws its clips alike, whatever their source weights."""

@@ -73,17 +73,26 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
     return Mixes()
 
 
+def load_init(model, spec: NetSpec, init: Path) -> None:
+    """Every layer of `init/model.keras` goes to `model`'s layer of the same name, so `spec` may
+    add layers (e.g. a refiner); its output layer goes to `spec`'s, so `spec` may also add residual
+    layers before the output, which keep their small initial weights (near the identity)."""
+    import keras
+    layers = [l for l in keras.models.load_model(init / "model.keras", compile=False).layers if l.weights]
+    output = f"conv{sum(l.name.startswith('conv') for l in layers) - 1}"
+    for layer in layers:
+        name = f"conv{len(spec.layers) - 1}" if layer.name == output else layer.name
+        model.get_layer(name).set_weights(layer.get_weights())
+
+
 def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path, init_scale: float = 1.0,
         init: Path | None = None):
-    """Train from `init`'s weights if given, else from `init_scale`'d Glorot. Every layer of
-    `init` goes to the layer of the same name, so `spec` may add layers (e.g. a refiner) to it."""
+    """Train from `init`'s weights if given (see `load_init`), else from `init_scale`'d Glorot."""
     import keras
 
     model = build_keras(spec, init_scale)
     if init is not None:
-        for layer in keras.models.load_model(init / "model.keras", compile=False).layers:
-            if layer.weights:
-                model.get_layer(layer.name).set_weights(layer.get_weights())
+        load_init(model, spec, init)
     schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
     out_dir.mkdir(parents=True, exist_ok=True)
