@@ -69,10 +69,11 @@ def test_fit_init_adds_a_refiner_that_starts_from_the_init_output(tmp_path: Path
 def test_fit_init_grows_residual_layers_that_start_near_the_identity(tmp_path: Path) -> None:
     """Two residual layers added before the output: every trained layer, the output included, keeps
     its weights, and the new layers start small, so the output starts far nearer the old one's than
-    a fresh network's does."""
-    pytest.importorskip("keras")
+    a fresh network's does. Seeded: over unseeded draws the ratio below ranges about 0.07-0.2."""
+    keras = pytest.importorskip("keras")
     from segmenter.network import build_keras, tcn
     from segmenter.training.common import fit, make_dataset
+    keras.utils.set_random_seed(0)
     start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
     (tmp_path / "init").mkdir()
     start.save(tmp_path / "init" / "model.keras")
