@@ -13,7 +13,8 @@ from .mixing import separation_mixture
 
 # The refiner looks 8 bins (250 Hz) either side: across a voice's neighbouring harmonics.
 REFINER = (Layer(16, 5, 1), Layer(16, 3, 2), Layer(16, 3, 4), Layer(1, 1, 1, "linear"))
-SPEC = tcn(N_BINS, 256, (2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 1, 2), N_BINS, "sigmoid", refiner=REFINER)
+DILATIONS = (2, 4, 8, 16, 32, 1, 2, 4, 8, 16, 1, 2)
+SPEC = tcn(N_BINS, 256, DILATIONS, N_BINS, "sigmoid", refiner=REFINER)
 
 
 def example(mix: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +108,8 @@ def finish(args, val_pools) -> None:
               "training": training_config(args)}
     write_card(args.out, f"{args.out.name}: speech mask for speech / background separation", config, metrics,
                f"""A dilated 1-D convolutional network over 257 log-power STFT bins (512-point Hann window,
-256-sample hop at 16 kHz). An input convolution and twelve residual convolutions (256 channels,
-kernel 3, dilations 2-32, 1-16, then 1 and 2) see {SPEC.context} frames (about {SPEC.context * HOP / 16000:.1f} s) either side, and a per-frame
+256-sample hop at 16 kHz). An input convolution and {len(DILATIONS)} residual convolutions (256 channels,
+kernel 3, dilations {", ".join(map(str, DILATIONS))}) see {SPEC.context} frames (about {SPEC.context * HOP / 16000:.1f} s) either side, and a per-frame
 layer gives one value per bin and frame. A small refiner then works along the bins of each frame: three
 convolutions (16 channels, kernels 5, 3, 3, dilations 1, 2, 4: 8 bins or 250 Hz either side) over
 two channels, the input's log power and those values, and one output channel added to them. It
