@@ -106,12 +106,14 @@ def finish(args, val_pools) -> None:
               "network": SPEC.to_json(), "mask_gain": sep.gain, "receptive_field_frames": 2 * SPEC.context + 1,
               "loss": "negative SI-SDR of istft(mask * X) on the synthesis grid against the clean speech; output level in dB (floor -30) when there is no speech",
               "training": training_config(args)}
+    convs = REFINER[:-1]  # the last layer is the refiner's 1x1 output
+    reach = sum((c.kernel - 1) // 2 * c.dilation for c in convs)
     write_card(args.out, f"{args.out.name}: speech mask for speech / background separation", config, metrics,
                f"""A dilated 1-D convolutional network over 257 log-power STFT bins (512-point Hann window,
 256-sample hop at 16 kHz). An input convolution and {len(DILATIONS)} residual convolutions (256 channels,
 kernel 3, dilations {", ".join(map(str, DILATIONS))}) see {SPEC.context} frames (about {SPEC.context * HOP / 16000:.1f} s) either side, and a per-frame
-layer gives one value per bin and frame. A small refiner then works along the bins of each frame: three
-convolutions (16 channels, kernels 5, 3, 3, dilations 1, 2, 4: 8 bins or 250 Hz either side) over
+layer gives one value per bin and frame. A small refiner then works along the bins of each frame: {len(convs)}
+convolutions ({convs[0].filters} channels, kernels {", ".join(str(c.kernel) for c in convs)}, dilations {", ".join(str(c.dilation) for c in convs)}: {reach} bins or {reach * 16000 / N_FFT:.0f} Hz either side) over
 two channels, the input's log power and those values, and one output channel added to them. It
 can follow the harmonics that the input shows, detail the full-band stack must carry through its
 256 channels. A per-bin sigmoid gives the speech mask. The mixture STFT is taken with a
