@@ -169,6 +169,19 @@ def speech_passage(pool: Pool, n: int, rng: np.random.Generator) -> tuple[np.nda
     return audio, active
 
 
+def paused_passage(pool: Pool, n: int, rng: np.random.Generator, fade: int = 320) -> tuple[np.ndarray, int]:
+    """n samples of speech with one 1.5-4 s pause (at most half of them) at a random place, and the
+    pause's length: programmes hold long stretches of music or ambience between speakers, and the
+    mask must close there."""
+    gap = min(int(rng.uniform(1.5, 4.0) * SR), n // 2)
+    head = int(rng.uniform(0, 1) * (n - gap))
+    out = np.zeros(n, np.float32)
+    out[:head] = speech_passage(pool, head, rng)[0]
+    out[max(0, head - fade):head] *= np.linspace(1, 0, min(fade, head), dtype=np.float32)
+    out[head + gap:] = speech_passage(pool, n - head - gap, rng)[0]
+    return out, gap
+
+
 def telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     lo, hi = rng.uniform(200, 400), rng.uniform(3000, 3600)
     return sosfilt(butter(4, [lo, hi], btype="band", fs=SR, output="sos"), x).astype(np.float32)
@@ -296,7 +309,8 @@ def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.ran
 
 def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 10 % have no speech.
+    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 15 % have no speech, and a
+    quarter of the others have a long pause (`paused_passage`).
     A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`).
     A fifth of the backgrounds get a second layer 0-12 dB below the first: ambience under music
     or sung music, music or more ambience under ambience, as in a programme's sound bed."""
@@ -307,14 +321,15 @@ def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Ge
         under = "noise" if kind in ("music", "sung") else str(rng.choice(["music", "noise"]))
         bg = bg + set_level(separation_background(under, pools, n, rng), rms_db(bg) - rng.uniform(0, 12))
     level = rng.uniform(-38, -16)
-    if rng.random() < 0.1:
+    if rng.random() < 0.15:
         speech = np.zeros(n, np.float32)
         bg = set_level(bg, level)
     else:
-        speech, _ = speech_passage(pools["speech"], n, rng)
+        speech, pause = (paused_passage(pools["speech"], n, rng) if rng.random() < 0.25
+                         else (speech_passage(pools["speech"], n, rng)[0], 0))
         if rng.random() < 0.2:
             speech = telephone(speech, rng)
-        speech = set_level(speech, level)
+        speech = set_level(speech, level, rms_db(speech) + 10 * np.log10(n / (n - pause)))  # level outside the pause
         bg = set_level(bg, level - rng.uniform(-10, 15))
     floor = pink_floor(n, rng.uniform(-90, -70), rng)
     bg = bg + floor

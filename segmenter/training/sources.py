@@ -56,6 +56,11 @@ SOURCES: tuple[Source, ...] = (
     # 0 A.D.'s unit lines: men and women acting in the game's Greek, Latin, Napatan and Persian (dogs left out)
     Source("oad_voice", "speech", "0ad-data", ("audio/voice/*/civ/*.ogg",), (r"civ_dog",), inner_zip=OAD_ZIP,
            weight=0.7, license="CC-BY-SA-3.0", separation_only=True),
+    # Hedgewars' team voices: a dozen actors and accents, in English and four other languages
+    # (the Singer pack is sung music; grunts, laughs, coughs and interjections left out)
+    Source("hedgewars_voices", "speech", "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds/voices/*/*.ogg",),
+           (r"/Singer/", r"/(Firepunch|Jump|Ooff|Ow)\d", r"/(Laugh|PoisonCough|PoisonMoan|Hmm|Nooo|Ouch|Oops)\.ogg"),
+           weight=0.7, license="GPL-2 / CC", separation_only=True),
     # music
     Source("wesnoth", "music", "wesnoth-1.16-music", ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",),
            (r"silence\.ogg",), weight=1.5, license="GPL-2+"),
@@ -91,7 +96,7 @@ SOURCES: tuple[Source, ...] = (
     Source("hedgewars_sfx", "noise", "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds/*.ogg",),
            HEDGEWARS_SPEECHLIKE, license="GPL-2 / CC"),
     Source("stk_sfx", "noise", "supertuxkart-data", ("usr/share/games/supertuxkart/data/sfx/*.ogg",),
-           license="GPL-3+ / CC-BY-SA"),
+           (r"airport_pa",), license="GPL-3+ / CC-BY-SA"),  # its spoken announcements left out
     Source("warmux_sfx", "noise", "warmux-data",
            ("usr/share/games/warmux/sound/default/weapons/*.ogg", "usr/share/games/warmux/sound/default/misc/*.ogg"),
            license="GPL-2+"),
@@ -121,6 +126,10 @@ SOURCES: tuple[Source, ...] = (
     Source("scratch_perc", "noise", "scratch",
            ("usr/share/scratch/Media/Sounds/Percussion/*", "usr/share/scratch/Media/Sounds/Electronic/*"),
            license="CC-BY-SA-3.0", separation_only=True),
+    Source("oad_buildings", "noise", "0ad-data",
+           ("audio/interface/select/building/*.ogg", "audio/interface/complete/building/*.ogg",
+            "audio/interface/select/resource/*.ogg"),
+           inner_zip=OAD_ZIP, license="CC-BY-SA-3.0", separation_only=True),
 )
 
 Task = Literal["segmentation", "separation"]

@@ -123,18 +123,21 @@ frame-to-frame errors.
 
 Training mixtures ({args.seconds:g} s) are made on the fly from real recordings: speech passages over instrumental
 music (40 %), music with sung lines (20 %) or ambience / effects (40 %), at SNRs from -10 to +15 dB
-and levels -38 to -16 dBFS, 20 % telephone-band speech, a pink noise floor; 10 % have no speech at
-all. A third of the ambience backgrounds come from the steady clips alone (at least 3 s, 100 ms
+and levels -38 to -16 dBFS, 20 % telephone-band speech, a pink noise floor; 15 % have no speech at
+all, and a quarter of the others pause for 1.5-4 s, as between a programme's speakers. A third of
+the ambience backgrounds come from the steady clips alone (at least 3 s, 100 ms
 levels within 9 dB: rain, running water, fire, engines, murmur), drawn alike: among hundreds of
 short effects they would otherwise be rare. Half of the backgrounds are played faster or slower
 (pitch and tempo together: ambience 0.7-1.4 times, music 0.8-1.25 times), half are recoloured (a
 random tilt, -12 to +6 dB below and above a corner of 300-4000 Hz), and a fifth get a second,
 quieter background (ambience under music, music or ambience under ambience): the allowed packages
 hold few recordings of each kind, and these give new sizes, keys and colours of the same sources.
-Five sources serve the separator only: 0 A.D.'s unit lines as speech (men and women acting in four
-languages), and as backgrounds footsteps, gates and ships from 0 A.D., percussion, hits and vinyl
-noise from Sonic Pi and Scratch, engines and animals from SuperTuxKart's tracks. FreedroidRPG's
-spoken lines are left out of the effects. The loss is computed on the
+Seven sources serve the separator only: as speech, 0 A.D.'s unit lines (men and women acting in
+four languages) and Hedgewars' team voices (a dozen actors and accents, in English and four other
+languages; grunts, laughs and the Singer pack left out); as backgrounds, footsteps, gates, ships and
+building sounds from 0 A.D., percussion, hits and vinyl noise from Sonic Pi and Scratch, engines and
+animals from SuperTuxKart's tracks. FreedroidRPG's spoken lines and SuperTuxKart's airport
+announcements are left out of the effects. The loss is computed on the
 waveform: the masked mixture STFT is inverted inside the graph, on the same grid as at inference, and scored by its negative scale-invariant SDR against
 the clean speech, the measure the benchmark reports. For mixtures without speech it is the
 output's level relative to the mixture's (dB, floored at -30), which teaches the mask to close.
