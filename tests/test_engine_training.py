@@ -187,3 +187,21 @@ def test_a_paused_passage_is_silent_for_its_whole_pause() -> None:
         runs = np.diff(np.flatnonzero(np.diff(silent)))[::2]
         assert runs.max() >= pause and audio.any()
     assert paused_passage(pool, 2 * SAMPLE_RATE, rng)[1] <= SAMPLE_RATE
+
+
+@pytest.mark.parametrize("trainer", ["train_segmenter", "train_separator"])
+def test_training_refuses_to_overwrite_a_trained_model(trainer: str, tmp_path: Path, capsys) -> None:
+    """Without --out a trainer would rewrite the shipped default model: it stops with a clear
+    error before any work, as it does for any folder that already holds a model."""
+    import importlib
+    from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
+    from segmenter.separation import DEFAULT_SEPARATOR
+    main = importlib.import_module(f"segmenter.training.{trainer}").main
+    other = PRETRAINED / (DEFAULT_SEGMENTER if trainer == "train_separator" else DEFAULT_SEPARATOR)
+    for argv in ([], ["--out", str(other)]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and "already holds a model" in capsys.readouterr().err
+    from segmenter.training.common import parse_args
+    fresh = parse_args("t", None, tmp_path / "new", [], epochs=1, steps=1, batch=1, seconds=1.0, lr=1e-3)
+    assert fresh.out == tmp_path / "new"

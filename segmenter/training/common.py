@@ -32,7 +32,12 @@ def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *,
     ap.add_argument("--seed", type=int, default=20261121)
     ap.add_argument("--init", type=Path, default=None,
                     help="model folder whose model.keras starts the training (fine-tuning); default: random")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    # A training run rewrites its folder epoch by epoch: it must never clobber a trained model,
+    # the shipped default included (the default --out), nor the model it starts from.
+    if (args.out / "model.keras").exists():
+        ap.error(f"{args.out} already holds a model: pass a new --out folder")
+    return args
 
 
 def prepare(args: argparse.Namespace, task: Task) -> tuple[dict, dict]:
