@@ -10,8 +10,8 @@ import soundfile as sf
 
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.pipeline import Segmenter
-from segmenter.separation import (FADE_SECONDS, Separator, overlapped_chunks, segment_and_separate, speech_gain,
-                                  to_synthesis_grid)
+from segmenter.separation import (FADE_SECONDS, SYNTH_HOP, Separator, overlapped_chunks, segment_and_separate,
+                                  speech_gain, stft, to_synthesis_grid)
 
 
 def test_overlapped_chunks_tile_the_stream() -> None:
@@ -119,3 +119,22 @@ def test_the_mask_reaches_the_synthesis_grid_between_network_frames() -> None:
     m = np.array([[0.0, 1.0, 0.5]], np.float32)
     np.testing.assert_allclose(to_synthesis_grid(m, 5), [[0.0, 0.5, 1.0, 0.75, 0.5]])
     np.testing.assert_allclose(to_synthesis_grid(m, 6), [[0.0, 0.5, 1.0, 0.75, 0.5, 0.5]])
+
+
+def test_the_mask_does_not_depend_on_where_the_network_frames_fall(example_wav: Path) -> None:
+    """Half a network hop of delay swaps the two frame grids that the mask averages, so inside
+    the audio the mask is the same, one synthesis frame later (a mask from one grid alone,
+    interpolated between its frames, differs by up to 0.5 there)."""
+    x = read_audio(example_wav)[:6 * SAMPLE_RATE]
+    sep = Separator.load()
+    mask = sep.mask(stft(x))
+    delayed = sep.mask(stft(np.concatenate((np.zeros(SYNTH_HOP, np.float32), x))))
+    inside = slice(2 * SAMPLE_RATE // SYNTH_HOP, 4 * SAMPLE_RATE // SYNTH_HOP)
+    np.testing.assert_allclose(delayed[:, 1:][:, inside], mask[:, inside], atol=1e-4)
+
+
+def test_the_odd_frames_mask_reaches_the_synthesis_grid_the_same_way() -> None:
+    """Taken at the odd frames, the mask keeps its values there and fills the even frames between."""
+    m = np.array([[0.0, 1.0, 0.5]], np.float32)
+    np.testing.assert_allclose(to_synthesis_grid(m, 6, offset=1), [[0.0, 0.0, 0.5, 1.0, 0.75, 0.5]])
+    np.testing.assert_allclose(to_synthesis_grid(m, 7, offset=1), [[0.0, 0.0, 0.5, 1.0, 0.75, 0.5, 0.5]])

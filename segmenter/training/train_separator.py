@@ -6,8 +6,8 @@ import numpy as np
 from ..network import Layer, NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
-from ..separation import (DEFAULT_SEPARATOR, HOP, N_BINS, N_FFT, SYNTH_HOP, Separator, mask_features,
-                          network_frames, power, stft)
+from ..separation import (DEFAULT_SEPARATOR, HOP, INFERENCE_GRIDS, N_BINS, N_FFT, SYNTH_HOP, Separator,
+                          mask_features, network_frames, power, stft)
 from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
 
@@ -102,7 +102,8 @@ def finish(args, val_pools) -> None:
     config = {"task": "separation", "seed": args.seed, "keras": keras.__version__,
               "features": {"type": "log-power STFT", "sample_rate": 16000, "n_fft": N_FFT, "hop": HOP,
                            "window": "hann", "scaling": "(10*log10(|X|^2+1e-10)+40)/20"},
-              "synthesis": {"hop": SYNTH_HOP, "mask_between_frames": "mean of the two neighbours"},
+              "synthesis": {"hop": SYNTH_HOP, "mask_between_frames": "mean of the two neighbours",
+                            "inference": INFERENCE_GRIDS},
               "network": SPEC.to_json(), "mask_gain": sep.gain, "receptive_field_frames": 2 * SPEC.context + 1,
               "loss": "negative SI-SDR of istft(mask * X) on the synthesis grid against the clean speech; output level in dB (floor -30) when there is no speech",
               "training": training_config(args)}
@@ -119,7 +120,7 @@ can follow the harmonics that the input shows, detail the full-band stack must c
 256 channels. A per-bin sigmoid gives the speech mask. The mixture STFT is taken with a
 {SYNTH_HOP}-sample hop, whose every other frame is the network's: the frames between get the mean of their
 neighbours' masks, and the masked STFT is inverted at 75 % overlap, which smooths the mask's
-frame-to-frame errors.
+frame-to-frame errors. Training sees the even frames only; at inference the mask is {INFERENCE_GRIDS}.
 
 Training mixtures ({args.seconds:g} s) are made on the fly from real recordings: speech passages over instrumental
 music (40 %), music with sung lines (20 %) or ambience / effects (40 %), at SNRs from -10 to +15 dB
