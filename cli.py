@@ -35,8 +35,22 @@ def metadata_to_argparser(app_metadata: AppMetadata) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=f"{app_metadata.name}: {app_metadata.description} (visit {app_metadata.url} for more info)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_parameter_arguments(parser, app_metadata)
+    parser.add_argument('IN_MMIF_FILE', nargs='?', type=argparse.FileType('r'),
+                        help='input MMIF file path, or STDIN if `-` or not provided. NOTE: When running this cli.py in '
+                             'a containerized environment, make sure the container is run with `-i` flag to keep stdin '
+                             'open.',
+                        # will check if stdin is a keyboard, and return None if it is
+                        default=None if sys.stdin.isatty() else sys.stdin)
+    parser.add_argument('OUT_MMIF_FILE', nargs='?', type=argparse.FileType('w'),
+                        help='output MMIF file path, or STDOUT if `-` or not provided. NOTE: When this is set to '
+                             'STDOUT, any print statements in the app code will be redirected to stderr.',
+                        default=sys.stdout)
+    return parser
 
-    # parse cli args from app parameters
+
+def add_parameter_arguments(parser: argparse.ArgumentParser, app_metadata: AppMetadata) -> None:
+    """One --option per app parameter (shared with batch.py, so both CLIs read the metadata alone)."""
     for parameter in app_metadata.parameters:
         if parameter.multivalued:
             a = parser.add_argument(
@@ -63,17 +77,20 @@ def metadata_to_argparser(app_metadata: AppMetadata) -> argparse.ArgumentParser:
             a.help += ')'
             # then we don't have to add default values to the arg_parser
             # since that's handled by the app._refined_params() method.
-    parser.add_argument('IN_MMIF_FILE', nargs='?', type=argparse.FileType('r'),
-                        help='input MMIF file path, or STDIN if `-` or not provided. NOTE: When running this cli.py in '
-                             'a containerized environment, make sure the container is run with `-i` flag to keep stdin '
-                             'open.',
-                        # will check if stdin is a keyboard, and return None if it is
-                        default=None if sys.stdin.isatty() else sys.stdin)
-    parser.add_argument('OUT_MMIF_FILE', nargs='?', type=argparse.FileType('w'),
-                        help='output MMIF file path, or STDOUT if `-` or not provided. NOTE: When this is set to '
-                             'STDOUT, any print statements in the app code will be redirected to stderr.',
-                        default=sys.stdout)
-    return parser
+
+
+def runtime_params(args: argparse.Namespace, app_metadata: AppMetadata) -> dict[str, list[str]]:
+    """The given app parameters as the HTTP server passes them: every value wrapped in a list.
+
+    The flask webapp passes parameters as an "unflattened" dict to handle multivalued parameters
+    (https://werkzeug.palletsprojects.com/en/latest/datastructures/#werkzeug.datastructures.MultiDict.to_dict).
+    """
+    params = {}
+    for parameter in app_metadata.parameters:
+        pvalue = getattr(args, parameter.name, None)
+        if pvalue is not None:
+            params[parameter.name] = pvalue if isinstance(pvalue, list) else [pvalue]
+    return params
 
 
 def segments_table(mmif_text: str) -> str:
@@ -115,17 +132,7 @@ if __name__ == "__main__":
     args = arg_parser.parse_args()
     if args.IN_MMIF_FILE:
         in_data = args.IN_MMIF_FILE.read()
-        # since flask webapp interface will pass parameters as "unflattened" dict to handle multivalued parameters
-        # (https://werkzeug.palletsprojects.com/en/latest/datastructures/#werkzeug.datastructures.MultiDict.to_dict)
-        # we need to convert arg_parsers results into a similar structure, which is the dict values are wrapped in lists
-        params = {}
-        for pname, pvalue in vars(args).items():
-            if pvalue is None or pname in ['IN_MMIF_FILE', 'OUT_MMIF_FILE']:
-                continue
-            elif isinstance(pvalue, list):
-                params[pname] = pvalue
-            else:
-                params[pname] = [pvalue]
+        params = runtime_params(args, clamsapp.metadata)
         # Mirror the HTTP server's error handling (see clams.restify): an invalid
         # input is reported and exits non-zero, while an app-level failure is
         # recorded as an error view instead of crashing with a raw traceback.
