@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
 from ..media import SAMPLE_RATE
-from .fetch import is_validation
-from .sources import Task, dev_excluded, sources_for
+from .sources import SOURCES, Task, excluded, sources_for
 
 SR = SAMPLE_RATE
 HOP = SR // 100
@@ -67,25 +67,40 @@ class Pool:
         return self.clips[self.pick(rng)]
 
 
-def load_pools(cache: Path, validation: bool, task: Task) -> dict[str, Pool]:
-    """Clips per kind of `task`'s sources (see `sources_for`) from the decoded cache; `validation`
-    picks the held-out tenth."""
+SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants needed, and they would be costly
+
+
+def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float]) -> dict[str, Pool]:
+    """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
+    (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
+    recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.is_validation`);
+    a source too small to hold any out is validated on whole."""
+    from .fetch import pool_path, read_lock
+    if isinstance(selection, str):
+        chosen = {s: s.weight for s in sources_for(selection)}
+    else:
+        by_id = {s.id: s for s in SOURCES}
+        unknown = set(selection) - set(by_id)
+        if unknown:
+            raise ValueError(f"unknown training sources {sorted(unknown)}")
+        chosen = {by_id[i]: float(weight) for i, weight in selection.items()}
+    lock, skip = read_lock(), excluded()
     pools: dict[str, Pool] = {}
-    excluded = dev_excluded()
     for kind in ("speech", "music", "sung", "noise"):
         clips, w = [], []
-        for src in (s for s in sources_for(task) if s.kind == kind):
-            with np.load(cache / "pool" / f"{src.id}.npz") as z:
-                audio, offsets, names = z["audio"], z["offsets"], z["names"]
-            usable = [j for j, n in enumerate(names) if (src.package, str(n)) not in excluded]
-            chosen = [j for j in usable if is_validation(str(names[j])) == validation]
-            if validation and not chosen:  # too few clips to hold any out: validate on them all
-                chosen = usable
-            for j in chosen:
+        for src, weight in ((s, wt) for s, wt in chosen.items() if s.kind == kind):
+            with np.load(pool_path(src, cache, lock)) as z:
+                audio, offsets, names = z["audio"], z["offsets"], [str(n) for n in z["names"]]
+            usable = [j for j, n in enumerate(names) if (src.package, n) not in skip]
+            picked = [j for j in usable if src.is_validation(names[j]) == validation]
+            if validation and not picked:
+                picked = usable
+            for j in picked:
                 clip = audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768
-                variants = pitch_variants(clip) if kind == "sung" else [clip]
+                # sung lines are scarce: the short a cappella ones get pitch and tempo variants
+                variants = pitch_variants(clip) if kind == "sung" and len(clip) <= SUNG_LINE_SAMPLES else [clip]
                 clips.extend(variants)
-                w.extend([src.weight / len(chosen) / len(variants)] * len(variants))
+                w.extend([weight / len(picked) / len(variants)] * len(variants))
         w = np.asarray(w)
         activity = [speech_activity(c) for c in clips] if kind == "speech" else None
         pools[kind] = Pool(clips, w / w.sum(), activity)

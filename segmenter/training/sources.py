@@ -6,8 +6,10 @@ those of /usr/share/doc/<package>/copyright.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -27,6 +29,26 @@ class Source:
     weight: float = 1.0
     license: str = ""
     separation_only: bool = False  # added after segmenter-v1 was trained: only the separator draws on it
+    extractor: str = "files"  # how clips come out of the package: a name in extractors.EXTRACTORS
+    # The held-out split's unit: the match of this regex in a clip's name (the actor, the voice
+    # folder, the language), so that held-out clips are of voices never trained on; None: the clip.
+    group: str | None = None
+
+    def key(self, version: str) -> str:
+        """A hash of every field and `version` (the package's locked version and the decode settings):
+        it names the decoded cache, so a changed source is decoded again."""
+        text = json.dumps({**asdict(self), "version": version}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def group_of(self, clip: str) -> str:
+        m = re.search(self.group, clip) if self.group else None
+        return m.group(0) if m else clip
+
+    def is_validation(self, clip: str) -> bool:
+        """About one group in ten (see `group`) is held out, chosen by a fixed hash of the source's id
+        and the group: the same split on every run and machine, and no group on both sides."""
+        digest = hashlib.sha256(f"{self.id}\0{self.group_of(clip)}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") % 10 == 0
 
 
 SOURCES: tuple[Source, ...] = (
@@ -46,21 +68,22 @@ SOURCES: tuple[Source, ...] = (
     Source("asterisk_es_co", "speech", "asterisk-prompt-es-co", ("usr/share/asterisk/sounds/es/**/*.gsm",),
            (r"/silence/",), weight=0.7, license="GPL"),
     Source("ktuberling", "speech", "ktuberling-data",
-           ("usr/share/ktuberling/sounds/*/*.ogg", "usr/share/ktuberling/sounds/*/*.wav"), license="GPL-2+"),
+           ("usr/share/ktuberling/sounds/*/*.ogg", "usr/share/ktuberling/sounds/*/*.wav"), license="GPL-2+",
+           group=r"(?<=sounds/)[^/]+"),
     Source("kajongg", "speech", "kajongg", ("usr/share/kajongg/voices/**/*.ogg",), weight=0.5,
-           license="GPL-2+"),
+           license="GPL-2+", group=r"(?<=voices/)[^/]+"),
     Source("klettres", "speech", "klettres-data", ("usr/share/klettres/**/*.ogg",), weight=0.7,
-           license="GPL-2+"),
+           license="GPL-2+", group=r"(?<=klettres/)[^/]+"),
     Source("fillets_cs", "speech", "fillets-ng-data-cs", ("usr/share/games/fillets-ng/sound/**/cs/*.ogg",),
            weight=1.0, license="GPL-2+"),
     # 0 A.D.'s unit lines: men and women acting in the game's Greek, Latin, Napatan and Persian (dogs left out)
     Source("oad_voice", "speech", "0ad-data", ("audio/voice/*/civ/*.ogg",), (r"civ_dog",), inner_zip=OAD_ZIP,
-           weight=0.7, license="CC-BY-SA-3.0", separation_only=True),
+           weight=0.7, license="CC-BY-SA-3.0", separation_only=True, group=r"(?<=voice/)[^/]+"),
     # Hedgewars' team voices: a dozen actors and accents, in English and four other languages
     # (the Singer pack is sung music; grunts, laughs, coughs and interjections left out)
     Source("hedgewars_voices", "speech", "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds/voices/*/*.ogg",),
            (r"/Singer/", r"/(Firepunch|Jump|Ooff|Ow)\d", r"/(Laugh|PoisonCough|PoisonMoan|Hmm|Nooo|Ouch|Oops)\.ogg"),
-           weight=0.7, license="GPL-2 / CC", separation_only=True),
+           weight=0.7, license="GPL-2 / CC", separation_only=True, group=r"(?<=voices/)[^/]+"),
     # music
     Source("wesnoth", "music", "wesnoth-1.16-music", ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",),
            (r"silence\.ogg",), weight=1.5, license="GPL-2+"),
@@ -130,6 +153,64 @@ SOURCES: tuple[Source, ...] = (
            ("audio/interface/select/building/*.ogg", "audio/interface/complete/building/*.ogg",
             "audio/interface/select/resource/*.ogg"),
            inner_zip=OAD_ZIP, license="CC-BY-SA-3.0", separation_only=True),
+    # --- second round (issue 25): more voices, languages, music and ambience ---
+    # Flight of the Amazon Queen: acted English dialogue, MP3 entries of queen.1c. Joe's lines end
+    # in J<n> (or start JOE) and are one group; the other speaker's lines are grouped by dialogue.
+    # Sound effects (names ending SSSS) left out.
+    Source("fotaq", "speech", "flight-of-the-amazon-queen",
+           ("usr/share/scummvm/flight-of-the-amazon-queen/queen.1c/*.SB",), (r"SSSS\.SB$",),
+           license="Flight-of-the-Amazon-Queen-License (freeware)", extractor="queen",
+           group=r"(?<=queen\.1c/)J(?=OE)|J(?=\d\.SB$)|(?<=queen\.1c/)\w\w"),
+    # Beneath a Steel Sky: acted English dialogue in sky.dsk. The names (file numbers) do not say
+    # who speaks: a group is a run of 100 consecutive lines (one scene's conversation).
+    Source("steel_sky", "speech", "beneath-a-steel-sky", ("usr/share/scummvm/beneath-a-steel-sky/sky.dsk/*",),
+           license="Beneath-a-Steel-Sky-License (freeware)", extractor="steel_sky", group=r"(?<=sky\.dsk/)\d{3}"),
+    # Drascula: acted dialogue in English, Spanish and Italian; a file's letter prefix is its
+    # character (none: the hero), the held-out unit. S<n>.ALS are the sound effects.
+    *(Source(f"drascula_{lang}", "speech", package, (f"usr/share/scummvm/drascula/{lang}/*.ALS",), (r"/S\d+\.ALS$",),
+             license="Drascula-License (freeware)", extractor="drascula", group=r"(?<=/)[A-Z]*(?=\d+\.ALS$)")
+      for lang, package in (("en", "drascula"), ("es", "drascula-spanish"), ("it", "drascula-italian"))),
+    # Tux Paint's spoken stamp descriptions, recorded by named volunteers per language (changelog);
+    # the language is the held-out unit. The stamps' sound effects left out.
+    Source("tuxpaint_desc", "speech", "tuxpaint-stamps-default", ("usr/share/tuxpaint/stamps/**/*_desc*.ogg",),
+           license="GPL-2", group=r"_desc(_\w+)?\.ogg$"),
+    # gcin's Mandarin syllables, two speakers: 3.ogg (Edward Der-Hua Liu) and 5.ogg (voice actor Chu Lo)
+    Source("gcin_voice", "speech", "gcin-voice", ("usr/share/gcin-voice/ogg/*/*.ogg",),
+           license="GPL-3 or LGPL-3 (3.ogg) / CC-BY-3.0 (5.ogg)", group=r"/\d\.ogg$"),
+    # music
+    Source("ufoai_music", "music", "ufoai-music", ("music/*.ogg",), inner_zip="usr/share/games/ufoai/base/0music.pk3",
+           license="GPL-2+ / CC-BY-SA-3.0 / CC-BY-3.0 / public domain (per file)"),
+    Source("planetblupi_music", "music", "planetblupi-music-ogg", ("usr/share/planetblupi/music/*.ogg",),
+           license="GPL-3+"),
+    Source("supertux_music", "music", "supertux-data", ("usr/share/games/supertux2/music/**/*.ogg",),
+           license="GPL-2+"),
+    Source("nexuiz_music", "music", "nexuiz-music", ("sound/cdtracks/*.ogg",),
+           inner_zip="usr/share/games/nexuiz/data/music.pk3", license="GPL-2+"),
+    Source("drascula_music", "music", "drascula-music", ("usr/share/scummvm/drascula/audio/*.ogg",),
+           license="Drascula-License (freeware)"),
+    Source("uh_music", "music", "unknown-horizons", ("usr/share/unknown-horizons/content/audio/music/**/*.ogg",),
+           license="CC-BY-SA-3.0"),
+    Source("flare_music", "music", "flare-game", ("usr/share/games/flare/mods/*/music/*.ogg",), (r"wind_ambient",),
+           license="CC-BY-SA-3.0+"),
+    Source("pushover_music", "music", "pushover-data", ("usr/share/pushover/themes/*.ogg",), license="GPL-3+"),
+    # noise: ambience loops and effects (spoken lines, radio and TV voices, jingles and screams left out)
+    Source("ufoai_ambience", "noise", "ufoai-sound", ("sound/ambience/*.ogg",),
+           (r"radiomessage", r"tv_newswav", r"disco", r"jingle", r"aliencom"),
+           inner_zip="usr/share/games/ufoai/base/0snd.pk3", license="GPL-2+ / CC-BY(-SA)-3.0 (per file)"),
+    Source("ufoai_sfx", "noise", "ufoai-sound",
+           ("sound/weapons/*.ogg", "sound/footsteps/*.ogg", "sound/impact/*.ogg", "sound/doors/*.ogg",
+            "sound/misc/*.ogg", "sound/seq/*.ogg", "sound/ugv/*.ogg"), (r"/talk\.ogg", r"lobbyprivmsg", r"popup"),
+           inner_zip="usr/share/games/ufoai/base/0snd.pk3", license="GPL-2+ / CC-BY(-SA)-3.0 (per file)"),
+    Source("redeclipse_ambience", "noise", "redeclipse-data",
+           ("usr/share/games/redeclipse/data/sounds/ambience/*.ogg", "usr/share/games/redeclipse/data/sounds/ambience/morph/*.ogg"),
+           license="CC-BY-SA-3.0 / CC-BY-3.0 (morph)"),
+    Source("lmms_samples", "noise", "lmms-common",
+           ("usr/share/lmms/samples/drums/*.ogg", "usr/share/lmms/samples/effects/*.ogg",
+            "usr/share/lmms/samples/misc/*.ogg"), (r"breath", r"choir", r"chorus"), license="GPL-2+"),
+    Source("flare_loops", "noise", "flare-game",
+           ("usr/share/games/flare/mods/*/soundfx/environment/*loop*.ogg",
+            "usr/share/games/flare/mods/*/soundfx/environment/open_fire*.ogg",
+            "usr/share/games/flare/mods/*/music/wind_ambient.ogg"), license="CC-BY-SA-3.0+"),
 )
 
 Task = Literal["segmentation", "separation"]
@@ -147,18 +228,22 @@ def packages() -> list[str]:
     return sorted({s.package for s in SOURCES})
 
 
-# Files that the dev corpus uses (from its manifest): the same packages are allowed for
-# training, but these exact recordings are kept out so that dev figures measure
-# generalisation to unseen recordings. Regenerate with `python -m segmenter.training.sources
-# ~/.cache/speech-corpus/dev/manifest.json`.
+# Recordings that an evaluation uses, kept out of training: every `*_excluded.tsv` beside this
+# file (header `package<TAB>path`). dev_excluded.tsv holds the dev corpus's files (the same
+# packages are allowed for training, but dev figures must measure unseen recordings); regenerate
+# it with `python -m segmenter.training.sources ~/.cache/speech-corpus/dev/manifest.json`.
 DEV_EXCLUDED = Path(__file__).with_name("dev_excluded.tsv")
 
 
-def dev_excluded() -> set[tuple[str, str]]:
-    """(package, path inside the package or its inner archive) of every dev-corpus recording."""
-    if not DEV_EXCLUDED.exists():
-        return set()
-    return {tuple(line.split("\t", 1)) for line in DEV_EXCLUDED.read_text().splitlines()[1:] if line}
+def excluded(folder: Path = DEV_EXCLUDED.parent) -> set[tuple[str, str]]:
+    """(package, clip name) of every recording listed in `folder`'s `*_excluded.tsv` files."""
+    rows: set[tuple[str, str]] = set()
+    for tsv in sorted(folder.glob("*_excluded.tsv")):
+        lines = tsv.read_text().splitlines()
+        if not lines or lines[0] != "package\tpath":
+            raise ValueError(f"{tsv}: the first line must be the header 'package<TAB>path'")
+        rows |= {tuple(line.split("\t", 1)) for line in lines[1:] if line}
+    return rows
 
 
 def write_dev_excluded(manifest: Path) -> int:
