@@ -142,19 +142,33 @@ def is_true(params: dict[str, list[str]], name: str) -> bool:
     return name in params and params[name][0] not in falsy_values
 
 
+def with_output_dir(params: dict[str, list[str]], out_dir: Path) -> dict[str, list[str]]:
+    """Separated tracks go into the output folder unless outputDir says otherwise."""
+    if is_true(params, "separate") and "outputDir" not in params:
+        return {**params, "outputDir": [str(out_dir)]}
+    return params
+
+
+def app_version() -> str:
+    """The app version of this checkout, as the app itself records it (git describe, else
+    $CLAMS_APP_VERSION); the workers fall back to it."""
+    from clams.appmetadata import generate_app_version
+    return generate_app_version(cwd=Path(__file__).resolve().parent)
+
+
 # -- the worker side ---------------------------------------------------------------------
 
 _local = threading.local()
 
 
-def worker_app(app_version: str):
+def worker_app(version: str):
     """This worker thread's app, loaded on its first file (models once per worker, not per file).
 
     The engine's inference reuses its buffers, so threads never share an app. The client's app
     version is the fallback for workers started outside the app's git checkout (`dask worker`).
     """
     if getattr(_local, "app", None) is None:
-        os.environ.setdefault("CLAMS_APP_VERSION", app_version)
+        os.environ.setdefault("CLAMS_APP_VERSION", version)
         import app
         _local.app = app.get_app()
     return _local.app
@@ -197,13 +211,13 @@ def speech_ratio(mmif_text: str) -> float:
     return speech / total if total else 0.0
 
 
-def process(source: str, mime: str, output: str, params: dict[str, list[str]], app_version: str) -> dict:
+def process(source: str, mime: str, output: str, params: dict[str, list[str]], version: str) -> dict:
     """Runs on a worker: one medium through the app, its MMIF written atomically; returns its index row."""
     from mmif.utils.cli.source import generate_source_mmif_from_file
     t0 = time.perf_counter()
     ratio = None
     try:
-        out = worker_app(app_version).annotate(generate_source_mmif_from_file([f"{mime}:{source}"]), **params)
+        out = worker_app(version).annotate(generate_source_mmif_from_file([f"{mime}:{source}"]), **params)
         error = error_of(out)
         if error is None:
             ratio = speech_ratio(out)
@@ -267,7 +281,7 @@ def dask_client(workers: int, scheduler: str | None):
         yield client
 
 
-def run_jobs(client, jobs: list[Job], params: dict[str, list[str]], app_version: str) -> Iterator[dict]:
+def run_jobs(client, jobs: list[Job], params: dict[str, list[str]], version: str) -> Iterator[dict]:
     """Index rows as media finish. Submits a few per worker thread at a time, so that a collection
     of a million files does not sit in the scheduler at once."""
     from distributed import as_completed
@@ -277,7 +291,7 @@ def run_jobs(client, jobs: list[Job], params: dict[str, list[str]], app_version:
     def submit(n: int) -> list:
         futures = []
         for job in (j for _, j in zip(range(n), pending)):
-            f = client.submit(process, str(job.source), job.mime, str(job.output), params, app_version,
+            f = client.submit(process, str(job.source), job.mime, str(job.output), params, version,
                               pure=False)
             by_future[f] = job
             futures.append(f)
@@ -311,7 +325,6 @@ def argument_parser(md: AppMetadata) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from clams.appmetadata import generate_app_version
     from tqdm import tqdm
     md = app_metadata()
     ap = argument_parser(md)
@@ -325,8 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = collect_jobs(args.inputs, out_dir)
     except (ValueError, OutputDirError) as e:
         ap.error(str(e))
-    if is_true(params, "separate") and "outputDir" not in params:
-        params["outputDir"] = [str(out_dir)]
+    params = with_output_dir(params, out_dir)
     index = out_dir / INDEX_NAME
     previous = read_index(index)
     rows = {job.source: skipped_row(job, previous) for job in jobs if job.output.exists()}
@@ -337,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             with dask_client(args.workers, args.scheduler) as client, \
                     tqdm(total=len(todo), unit="file", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
                 written = time.monotonic()
-                for row in run_jobs(client, todo, params, generate_app_version()):
+                for row in run_jobs(client, todo, params, app_version()):
                     rows[Path(row["path"])] = row
                     bar.update()
                     if row["status"] == FAILED:
