@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import sys
 import tempfile
@@ -245,7 +246,6 @@ def read_index(path: Path) -> dict[str, dict]:
 
 
 def write_index(path: Path, rows: Iterable[dict]) -> None:
-    import io
     buf = io.StringIO()
     w = csv.DictWriter(buf, INDEX_COLUMNS, delimiter="\t", lineterminator="\n")
     w.writeheader()
@@ -311,12 +311,17 @@ def run_jobs(client, jobs: list[Job], params: dict[str, list[str]], version: str
         running.update(submit(max(0, window() - len(by_future))))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a taskset or cpuset counts, unlike os.cpu_count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def argument_parser(md: AppMetadata) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", metavar="MEDIA_OR_FOLDER_OR_MANIFEST")
     ap.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     where = ap.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    where.add_argument("--workers", type=int, default=usable_cores(),
                        help="worker processes of the local cluster (default: the number of cores, %(default)s)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="use an existing Dask cluster, e.g. tcp://host:8786, instead of a local one")
