@@ -36,17 +36,18 @@ def test_fit_starts_from_the_init_model(tmp_path: Path) -> None:
     """Fine-tuning (`--init`): the training starts from the given model's weights, not random ones."""
     pytest.importorskip("keras")
     from segmenter.network import build_keras, tcn
-    from segmenter.training.common import fit, make_dataset
+    from segmenter.training.common import fit
     spec = tcn(4, 8, (1, 2), 3, "sigmoid")
     start = build_keras(spec)
     (tmp_path / "init").mkdir()
     start.save(tmp_path / "init" / "model.keras")
-    data = make_dataset(lambda rng: (rng.normal(size=(1, 10, 4)).astype(np.float32),
-                                     np.zeros((1, 10, 3), np.float32)), 1, 0)
-    got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init")
+
+    def data(rng):
+        return rng.normal(size=(1, 10, 4)).astype(np.float32), np.zeros((1, 10, 3), np.float32)
+    got = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "out", 0, init=tmp_path / "init")
     for a, b in zip(got.get_weights(), start.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    fresh = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "fresh")
+        np.testing.assert_allclose(a, b, atol=1e-8)
+    fresh = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "fresh", 0)
     assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), start.get_weights()))
 
 
@@ -54,14 +55,15 @@ def test_fit_init_adds_a_refiner_that_starts_from_the_init_output(tmp_path: Path
     """A refiner added by fine-tuning starts at zero: the new model's output is the old one's."""
     pytest.importorskip("keras")
     from segmenter.network import Layer, build_keras, tcn
-    from segmenter.training.common import fit, make_dataset
+    from segmenter.training.common import fit
     start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
     (tmp_path / "init").mkdir()
     start.save(tmp_path / "init" / "model.keras")
     spec = tcn(4, 8, (1, 2), 4, "sigmoid", refiner=(Layer(3, 3, 1), Layer(1, 1, 1, "linear")))
-    data = make_dataset(lambda rng: (rng.normal(size=(1, 10, 4)).astype(np.float32),
-                                     np.zeros((1, 10, 4), np.float32)), 1, 0)
-    got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init")
+
+    def data(rng):
+        return rng.normal(size=(1, 10, 4)).astype(np.float32), np.zeros((1, 10, 4), np.float32)
+    got = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "out", 0, init=tmp_path / "init")
     x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
     np.testing.assert_allclose(got.predict(x, verbose=0), start.predict(x, verbose=0), atol=1e-6)
 
@@ -72,18 +74,19 @@ def test_fit_init_grows_residual_layers_that_start_near_the_identity(tmp_path: P
     a fresh network's does. Seeded: over unseeded draws the ratio below ranges about 0.07-0.2."""
     keras = pytest.importorskip("keras")
     from segmenter.network import build_keras, tcn
-    from segmenter.training.common import fit, make_dataset
+    from segmenter.training.common import fit
     keras.utils.set_random_seed(0)
     start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
     (tmp_path / "init").mkdir()
     start.save(tmp_path / "init" / "model.keras")
     spec = tcn(4, 8, (1, 2, 1, 2), 4, "sigmoid")
-    data = make_dataset(lambda rng: (rng.normal(size=(1, 10, 4)).astype(np.float32),
-                                     np.zeros((1, 10, 4), np.float32)), 1, 0)
-    got = fit(spec, "mse", data, 1, 1, 0.0, tmp_path / "out", init=tmp_path / "init", init_scale=0.1)
+
+    def data(rng):
+        return rng.normal(size=(1, 10, 4)).astype(np.float32), np.zeros((1, 10, 4), np.float32)
+    got = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "out", 0, init=tmp_path / "init", init_scale=0.1)
     for old, new in (("conv0", "conv0"), ("conv1", "conv1"), ("conv2", "conv2"), ("conv3", "conv5")):
         for a, b in zip(start.get_layer(old).get_weights(), got.get_layer(new).get_weights()):
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, atol=1e-8)
     x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
     before, after = start.predict(x, verbose=0), got.predict(x, verbose=0)
     fresh = build_keras(spec, init_scale=0.1).predict(x, verbose=0)
@@ -189,19 +192,27 @@ def test_a_paused_passage_is_silent_for_its_whole_pause() -> None:
     assert paused_passage(pool, 2 * SAMPLE_RATE, rng)[1] <= SAMPLE_RATE
 
 
-@pytest.mark.parametrize("trainer", ["train_segmenter", "train_separator"])
-def test_training_refuses_to_overwrite_a_trained_model(trainer: str, tmp_path: Path, capsys) -> None:
+def test_training_refuses_to_overwrite_a_trained_model(tmp_path: Path, capsys) -> None:
     """Without --out a trainer would rewrite the shipped default model: it stops with a clear
     error before any work, as it does for any folder that already holds a model."""
-    import importlib
     from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
+    from segmenter.training.recipe import REPO
     from segmenter.separation import DEFAULT_SEPARATOR
-    main = importlib.import_module(f"segmenter.training.{trainer}").main
-    other = PRETRAINED / (DEFAULT_SEGMENTER if trainer == "train_separator" else DEFAULT_SEPARATOR)
-    for argv in ([], ["--out", str(other)]):
+    from segmenter.training import train_segmenter, train_separator
+    recipe = str(REPO / "recipes" / "segmenter-v2.toml")
+    for main, argv in ((train_separator.main, []),
+                       (train_separator.main, ["--out", str(PRETRAINED / DEFAULT_SEGMENTER)]),
+                       (train_segmenter.main, ["--recipe", recipe, "--out", str(PRETRAINED / DEFAULT_SEPARATOR)])):
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 2 and "already holds a model" in capsys.readouterr().err
     from segmenter.training.common import parse_args
     fresh = parse_args("t", None, tmp_path / "new", [], epochs=1, steps=1, batch=1, seconds=1.0, lr=1e-3)
     assert fresh.out == tmp_path / "new"
+
+
+def test_the_segmenter_trainer_needs_a_recipe(capsys) -> None:
+    from segmenter.training import train_segmenter
+    with pytest.raises(SystemExit) as stop:
+        train_segmenter.main([])
+    assert stop.value.code == 2 and "--recipe" in capsys.readouterr().err

@@ -7,14 +7,16 @@ import json
 import os
 import platform
 import random
+import shutil
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..network import NetSpec, build_keras, export
-from .sources import Task, sources_for
+from .recipe import Stage
+from .sources import Source, Task, sources_for
 
 
 def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *, epochs: int, steps: int,
@@ -57,20 +59,24 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, seed: int):
-    """A Keras PyDataset whose batch i of epoch e is drawn from rng([seed, e, i]): mixed on the fly, reproducible."""
+def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, seed: int | Sequence[int],
+                 first_epoch: int = 0):
+    """A Keras PyDataset whose batch i of epoch e is drawn from rng([*seed, e, i]): mixed on the fly,
+    reproducible, and the same after a resume at `first_epoch`. Two threads mix ahead of the
+    network (numpy and ffmpeg release the GIL)."""
     import keras
+    seed = [seed] if isinstance(seed, int) else list(seed)
 
     class Mixes(keras.utils.PyDataset):
         def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
+            super().__init__(workers=2, use_multiprocessing=False, max_queue_size=4)
+            self.epoch = first_epoch
 
         def __len__(self):
             return steps
 
         def __getitem__(self, i):
-            return batch_fn(np.random.default_rng([seed, self.epoch, i]))
+            return batch_fn(np.random.default_rng([*seed, self.epoch, i]))
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -90,26 +96,84 @@ def load_init(model, spec: NetSpec, init: Path) -> None:
         model.get_layer(name).set_weights(layer.get_weights())
 
 
-def fit(spec: NetSpec, loss, data, epochs: int, steps: int, lr: float, out_dir: Path, init_scale: float = 1.0,
-        init: Path | None = None):
-    """Train from `init`'s weights if given (see `load_init`), else from `init_scale`'d Glorot."""
-    import keras
+CHECKPOINT = "checkpoint"
 
-    model = build_keras(spec, init_scale)
-    if init is not None:
-        load_init(model, spec, init)
-    schedule = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Saved after every epoch: a long run that is stopped early still leaves its last model.
-    model.fit(data, epochs=epochs, verbose=2,
-              callbacks=[keras.callbacks.ModelCheckpoint(out_dir / "model.keras")])
-    # The model of record without the optimizer's state (a third of the size).
+
+def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callable[[Stage, np.random.Generator], tuple],
+                 out_dir: Path, seed: int, init_scale: float = 1.0, init: Path | None = None):
+    """Train through `stages`, each with its own cosine learning rate, and return the final model.
+
+    After every `checkpoint_steps` the model, its optimizer and the position are saved in
+    `out_dir/checkpoint`, and a run started again on the same `out_dir` resumes from there: batch
+    i of a stage's epoch e is always drawn from the same seed, so a resumed run sees what an
+    unbroken one would. The checkpoint is removed once the model of record is written.
+    """
+    import keras
+    ckpt = out_dir / CHECKPOINT
+    state_file = ckpt / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {"stage": 0, "epoch": 0}
+    if state["stage"] or state["epoch"]:
+        print(f"resuming from {ckpt}: stage {state['stage'] + 1} of {len(stages)}, "
+              f"epoch {state['epoch']}", flush=True)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    model = None
+    for s, stage in enumerate(stages):
+        if s < state["stage"]:
+            continue
+        first = state["epoch"] if s == state["stage"] else 0
+        if first:
+            model = keras.models.load_model(ckpt / "model.keras", custom_objects={"loss": loss})
+        else:
+            fresh = build_keras(spec, init_scale)
+            if model is not None:
+                fresh.set_weights(model.get_weights())
+            elif (ckpt / "model.keras").exists():  # a stage boundary: the last stage's weights
+                fresh.set_weights(keras.models.load_model(ckpt / "model.keras", compile=False).get_weights())
+            elif init is not None:
+                load_init(fresh, spec, init)
+            model = fresh
+            schedule = keras.optimizers.schedules.CosineDecay(stage.lr, stage.steps, alpha=stage.lr_floor)
+            model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
+        data = make_dataset(lambda rng, st=stage: batch_fn(st, rng), stage.checkpoint_steps, [seed, s], first)
+        model.fit(data, epochs=stage.epochs, initial_epoch=first, verbose=2,
+                  callbacks=[_checkpoint(ckpt, s, stage.epochs)])
     final = build_keras(spec)
     final.set_weights(model.get_weights())
-    final.save(out_dir / "model.keras")
-    export(final, spec, out_dir / "weights.npz")
     return final
+
+
+def _checkpoint(folder: Path, stage: int, epochs: int):
+    """A callback that saves the model and its optimizer, then the position, each written whole,
+    so that a kill at any moment leaves a matching pair."""
+    import keras
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            tmp = folder / "model.tmp.keras"
+            self.model.save(tmp)
+            os.replace(tmp, folder / "model.keras")
+            done = epoch + 1 == epochs
+            (folder / "state.tmp.json").write_text(json.dumps({"stage": stage + done, "epoch": 0 if done else epoch + 1}))
+            os.replace(folder / "state.tmp.json", folder / "state.json")
+
+    return Checkpoint()
+
+
+def save_model(model, spec: NetSpec, out_dir: Path) -> None:
+    """The model of record without the optimizer's state (a third of the size), and its NumPy export;
+    then the checkpoint goes."""
+    model.save(out_dir / "model.keras")
+    export(model, spec, out_dir / "weights.npz")
+    shutil.rmtree(out_dir / CHECKPOINT, ignore_errors=True)
+
+
+def fit(spec: NetSpec, loss, data_fn: Callable[[np.random.Generator], tuple], epochs: int, steps: int, lr: float,
+        out_dir: Path, seed: int, init_scale: float = 1.0, init: Path | None = None):
+    """One stage of `epochs * steps` batches from `data_fn`, saved to `out_dir` (see `train_stages`)."""
+    stage = Stage(steps=epochs * steps, batch=1, seconds=1.0, lr=lr, checkpoint_steps=steps)
+    model = train_stages(spec, loss, [stage], lambda _, rng: data_fn(rng), out_dir, seed, init_scale, init)
+    save_model(model, spec, out_dir)
+    return model
 
 
 def training_config(args: argparse.Namespace) -> dict:
@@ -129,14 +193,14 @@ takes the commands that made that model (its card, or the README's chain of trai
 steps that were never kept in the tree), then this one."""
 
 
-def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, task: Task) -> None:
-    """config.json (machine-readable) and MODEL_CARD.md (for people)."""
+def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, sources: Sequence[Source]) -> None:
+    """config.json (machine-readable) and MODEL_CARD.md (for people), the card rendered from `config`."""
     config = dict(config, metrics=metrics, date=datetime.date.today().isoformat(),
                   command=" ".join(["python -m segmenter"] + sys.argv[1:]),
                   python=platform.python_version())
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     rows = "\n".join(f"| {s.id} | {s.kind} | Debian `{s.package}` | {s.license} |"
-                     for s in sources_for(task))
+                     for s in sources)
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
 
@@ -155,8 +219,8 @@ NumPy inference path (a test checks that both agree).
 ## Data
 
 Only real recordings from these Debian packages (fetched with `apt-get download`, unpacked with
-`dpkg -x`); no text-to-speech and none of the dev-corpus files. About one clip in ten (by a hash
-of its path) is held out for the metrics below.
+`dpkg -x`); no text-to-speech, none of the dev-corpus files and none of the ASR benchmark's prompts.
+About one voice or clip group in ten (by a fixed hash) is held out for the metrics below.
 
 | source | kind | package | licence |
 |---|---|---|---|

@@ -1,74 +1,195 @@
-"""Train the 4-class frame classifier: `python -m segmenter train`."""
+"""Train the 4-class frame classifier from a recipe: `python -m segmenter train --recipe FILE`.
+
+The recipe (see recipes/) names the sources, the mixing and codecs, the network and the stages.
+A run that is stopped resumes from its last checkpoint when started again with the same --out.
+After training, the output layer is calibrated on held-out programmes, and the model is scored on
+other held-out programmes in the dev corpus's layout, which `--heldout-only` writes by itself
+(for choosing smoothing defaults and comparing systems without touching the dev corpus).
+"""
 from __future__ import annotations
+
+import argparse
+from pathlib import Path
 
 import numpy as np
 
 from ..features import N_MELS, log_mel
-from ..network import NumpyNet, tcn
-from ..pipeline import DEFAULT_SEGMENTER, PRETRAINED
+from ..network import NetSpec, NumpyNet, export, tcn
+from ..pipeline import PRETRAINED
+from ..scoring import load_reference, reference_files
 from ..segments import LABELS
-from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
-from .mixing import programme
-
-SPEC = tcn(N_MELS, 64, (2, 4, 8, 16, 32), len(LABELS), "softmax", stride=2)
-# Per-class loss weights: silence is easy; the rest weigh the same (a heavier speech weight
-# made the model call sung music speech).
-CLASS_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.7], np.float32)
-
-
-def batch(pools, rng: np.random.Generator, size: int, seconds: float):
-    xs, ys = [], []
-    for _ in range(size):
-        audio, labels = programme(pools, seconds, rng)
-        xs.append(log_mel(audio))
-        ys.append(labels)
-    y = np.stack(ys).astype(np.int32)
-    x = np.stack(xs)
-    return x.reshape(size, -1, SPEC.stride * N_MELS), y, CLASS_WEIGHTS[y]
+from .calibration import expected_calibration_error, fit_scaling, fold_into_output
+from .codecs import check_available
+from .common import save_model, seed_everything, train_stages, write_card
+from .mixing import Pool
+from .programmes import ProgrammeMix, coded_bank, draw, write_heldout
+from .recipe import Recipe, RecipeError, Stage, load
+from .sources import SOURCES
 
 
-def evaluate(net: NumpyNet, pools, n: int, seconds: float, seed: int) -> dict[str, float]:
-    """Frame accuracy and speech precision/recall/F1 on mixtures of held-out clips."""
-    rng = np.random.default_rng([seed, 999])
-    tp = fp = fn = correct = total = 0
-    for _ in range(n):
-        audio, labels = programme(pools, seconds, rng)
-        pred = net.forward(log_mel(audio)).argmax(axis=1)
-        correct += int(np.sum(pred == labels))
-        total += len(labels)
-        tp += int(np.sum((pred == 0) & (labels == 0)))
-        fp += int(np.sum((pred == 0) & (labels != 0)))
-        fn += int(np.sum((pred != 0) & (labels == 0)))
-    p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
-    return {"heldout_frame_accuracy_4class": correct / total, "heldout_speech_precision": p,
-            "heldout_speech_recall": r, "heldout_speech_f1": 2 * p * r / max(1e-9, p + r),
-            "heldout_examples": n}
+
+def network(recipe: Recipe) -> NetSpec:
+    n = recipe.network
+    return tcn(N_MELS, n["width"], tuple(n["dilations"]), len(LABELS), "softmax", stride=n["stride"])
+
+
+def class_weights(recipe: Recipe) -> np.ndarray:
+    return np.array([recipe.network.get("class_weights", {}).get(c, 1.0) for c in LABELS], np.float32)
+
+
+def pools_for(recipe: Recipe, cache: Path) -> tuple[dict[str, Pool], dict[str, Pool]]:
+    """(training, held-out) pools of the recipe's sources, fetched and decoded first if needed."""
+    from .fetch import build_all
+    from .mixing import load_pools
+    chosen = [s for s in SOURCES if s.id in recipe.sources]
+    unknown = set(recipe.sources) - {s.id for s in chosen}
+    if unknown:
+        raise RecipeError(f"{recipe.path}: unknown sources {sorted(unknown)}")
+    build_all(cache, sources=chosen)
+    return load_pools(cache, False, recipe.sources), load_pools(cache, True, recipe.sources)
+
+
+def heldout_dir(recipe: Recipe, cache: Path, val_pools: dict[str, Pool], mix: ProgrammeMix) -> Path:
+    h = recipe.heldout
+    return write_heldout(val_pools, cache / "heldout" / f"{recipe.name}-{recipe.sha256[:12]}", h["programmes"],
+                         h["seconds"], h["seed"], mix, list(recipe.codecs.get("names", [])))
+
+
+def examples(pools: dict[str, Pool], n: int, seconds: float, rng: np.random.Generator, mix: ProgrammeMix,
+             bank: list) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    drawn = [draw(pools, seconds, rng, mix, bank) for _ in range(n)]
+    return [a for a, _ in drawn], [y for _, y in drawn]
+
+
+def calibrate(net: NumpyNet, pools: dict[str, Pool], n: int, seed: int, mix: ProgrammeMix,
+              bank: list) -> tuple[float, np.ndarray]:
+    """Temperature and class biases fitted on n held-out 8 s programmes (a `mix.codec` share coded)."""
+    audio, labels = examples(pools, n, 8.0, np.random.default_rng([seed, 8001]), mix, bank)
+    log_probs = np.concatenate([np.log(net.forward(log_mel(a)) + 1e-7) for a in audio])
+    return fit_scaling(log_probs, np.concatenate(labels).astype(int))
+
+
+def score_heldout(net: NumpyNet, folder: Path) -> dict[str, float]:
+    """Frame metrics on the held-out programmes, before any smoothing: speech at P >= 0.5, the
+    4 classes by argmax, and the calibration error of P(speech)."""
+    import soundfile as sf
+    from ..scoring import CLASSES, labels_to_frames
+    probs, speech, classes = [], [], []
+    for ref_json in reference_files(folder):
+        ref, frames = load_reference(ref_json)
+        audio, _ = sf.read(ref_json.with_suffix(".wav"), dtype="float32")
+        p = net.forward(log_mel(audio))[:len(frames)]
+        probs.append(p)
+        speech.append(frames)
+        classes.append(labels_to_frames(ref["segments"], len(frames)))
+    p, truth, cls = np.concatenate(probs), np.concatenate(speech), np.concatenate(classes)
+    hyp = p[:, 0] >= 0.5
+    tp, fp, fn = int(np.sum(hyp & truth)), int(np.sum(hyp & ~truth)), int(np.sum(~hyp & truth))
+    valid = cls >= 0
+    return {"heldout_speech_f1_frames": 2 * tp / max(1, 2 * tp + fp + fn),
+            "heldout_detection_error_rate_frames": (fp + fn) / max(1, tp + fn),
+            "heldout_frame_accuracy_4class": float(np.mean(p[valid].argmax(axis=1) == cls[valid])),
+            "heldout_speech_calibration_error": expected_calibration_error(p[:, 0], truth),
+            "heldout_programmes": len(probs), "heldout_hours": len(p) / 100 / 3600,
+            "classes": list(CLASSES)}
+
+
+def describe(config: dict) -> str:
+    """The card's description, from config.json's values."""
+    net, mix, codecs = config["network"], config["mixing"], config["codecs"]
+    convs = [l for l in net["layers"] if l["kernel"] > 1]
+    width = convs[0]["filters"]
+    dilations = ", ".join(str(l["dilation"]) for l in convs[1:])
+    reach = sum(l["kernel"] // 2 * l["dilation"] for l in net["layers"]) * net["stride"] / 100
+    steps = sum(s["steps"] for s in config["stages"])
+    stages = "; ".join(f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
+                       f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
+    bw = ", ".join(f"{k.replace('_', ' over ')} {v:g}" for k, v in mix["block_weights"].items())
+    cal = config["calibration"]
+    return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every 10 ms (25 ms windows).
+{net['stride']} frames are stacked into one step; an input convolution and {len(convs) - 1} residual convolutions
+({width} channels, kernel 3, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
+gives P(speech), P(music), P(noise), P(silence) for each of its frames. {config['parameters']:,} parameters.
+
+Training examples are mini-programmes mixed on the fly from real recordings, 1-3 blocks each, drawn
+with weights {bw}. Block levels {mix['block_level_db'][0]:g} to {mix['block_level_db'][1]:g} dBFS, speech {mix['snr_db'][0]:g} to
+{mix['snr_db'][1]:g} dB over its background, {mix['telephone']:.0%} of speech passages band-limited as telephone speech.
+Each programme's channel: {mix['lowpass']:.0%} low-passed at 3.5-7 kHz, {mix['tilt']:.0%} given a random spectral
+tilt, {mix['level']:.0%} moved to a level of {mix['level_db'][0]:g} to {mix['level_db'][1]:g} dBFS, and {mix['codec']:.0%} of every batch drawn
+from a bank of {codecs['bank']} programmes coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).
+Speech is labelled where it is present (pauses under 300 ms bridged); singing is music.
+Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.
+
+Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
+Then the output layer was calibrated (temperature {cal['temperature']:.3f} and a bias per class, fitted by
+log-likelihood on {cal['programmes']} held-out programmes and folded into the weights), so that P(speech) = 0.5
+is the natural threshold."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args("python -m segmenter train", __doc__, PRETRAINED / DEFAULT_SEGMENTER, argv, epochs=16, steps=200, batch=32, seconds=8.0, lr=2e-3)
-    train_pools, val_pools = prepare(args, "segmentation")
-    data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
-    import keras
-    fit(SPEC, "sparse_categorical_crossentropy", data, args.epochs, args.steps, args.lr, args.out, init=args.init)
-    metrics = evaluate(NumpyNet.load(args.out / "weights.npz"), val_pools, 300, args.seconds, args.seed)
-    print(metrics)
-    config = {"task": "segmentation", "labels": list(LABELS), "seed": args.seed, "keras": keras.__version__,
-              "features": {"type": "log-mel", "sample_rate": 16000, "n_fft": 400, "hop": 160,
-                           "n_mels": N_MELS, "fmin": 50, "fmax": 8000,
-                           "scaling": "(10*log10(mel+1e-10)+40)/20"},
-              "network": SPEC.to_json(), "receptive_field_frames": 2 * SPEC.context + 1,
-              "training": training_config(args)}
-    write_card(args.out, "segmenter-v1: speech / music / noise / silence frame classifier", config, metrics,
-               """A dilated 1-D convolutional network over 64 log-mel energies every 10 ms (25 ms windows).
-Pairs of frames are stacked into 20 ms steps; six convolutions (64 channels, kernel 3, dilations
-1-32, residual) see 1.27 s either side; a softmax per step gives P(speech), P(music), P(noise),
-P(silence), repeated for both 10 ms frames of the step. About 90 k parameters.
+    from .fetch import DEFAULT_CACHE
+    ap = argparse.ArgumentParser(prog="python -m segmenter train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", type=Path, required=True, help="the recipe file (TOML), e.g. recipes/segmenter-v2.toml")
+    ap.add_argument("--out", type=Path, help="model folder to write (default: pretrained/<the recipe's name>)")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
+    ap.add_argument("--heldout-only", action="store_true",
+                    help="only write the held-out programmes and print their folder")
+    args = ap.parse_args(argv)
+    try:
+        recipe = load(args.recipe)
+        if recipe.task != "segmentation":
+            raise RecipeError(f"{args.recipe} is a {recipe.task!r} recipe, not a segmentation one")
+        out = args.out or PRETRAINED / recipe.name
+        if (out / "model.keras").exists():
+            raise RecipeError(f"{out} already holds a model: pass a new --out folder")
+        mix = ProgrammeMix.from_recipe(recipe.mixing)
+        check_available(list(recipe.codecs.get("names", [])))
+    except (RecipeError, ValueError, RuntimeError) as e:
+        ap.error(str(e))
+    train_pools, val_pools = pools_for(recipe, args.cache)
+    if args.heldout_only:
+        print(heldout_dir(recipe, args.cache, val_pools, mix))
+        return
+    train(recipe, out, args.cache, train_pools, val_pools)
 
-Training examples are 8-second mini-programmes mixed on the fly from real recordings: 1-3 blocks of
-clean speech, speech over music / sung music / noise (SNR -5 to 25 dB), music, music with sung
-lines (pitch-shifted and time-stretched copies of the few sung lines allowed), noise (including
-laughs, coughs and screams) or silence (a real ambience at -75 to -58 dBFS, or nothing), levels -40 to -12 dBFS, a
-pink noise floor, 25 % telephone-band speech and 15 % low-passed programmes. Speech is labelled where
-it is present (pauses under 300 ms bridged), singing is music. Classes are weighted 1/1/1/0.7.""",
-               ("speech", "music", "sung", "noise"))
+
+def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], val_pools: dict[str, Pool]) -> dict:
+    """Train, calibrate, score and write the model folder; the held-out metrics."""
+    import keras
+    mix = ProgrammeMix.from_recipe(recipe.mixing)
+    codecs = list(recipe.codecs.get("names", []))
+    seed_everything(recipe.seed)
+    spec, weights = network(recipe), class_weights(recipe)
+    banks = {s.seconds: coded_bank(train_pools, codecs, recipe.codecs.get("bank", 0), s.seconds, recipe.seed, mix,
+                                   cache, recipe.sha256) for s in recipe.stages if mix.codec > 0}
+
+    def batch(stage: Stage, rng: np.random.Generator):
+        audio, labels = examples(train_pools, stage.batch, stage.seconds, rng, mix, banks.get(stage.seconds))
+        y = np.stack(labels).astype(np.int32)
+        x = np.stack([log_mel(a) for a in audio]).reshape(stage.batch, -1, spec.stride * N_MELS)
+        return x, y, weights[y]
+
+    model = train_stages(spec, "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed)
+    n_cal = recipe.heldout["calibration"]
+    val_bank = (coded_bank(val_pools, codecs, max(1, n_cal // 4), 8.0, recipe.seed, mix, cache, "heldout" + recipe.sha256)
+                if codecs else [])
+    export(model, spec, out / "weights.npz")
+    temperature, bias = calibrate(NumpyNet.load(out / "weights.npz"), val_pools, n_cal, recipe.seed, mix, val_bank)
+    fold_into_output(model, temperature, bias)
+    save_model(model, spec, out)
+    metrics = score_heldout(NumpyNet.load(out / "weights.npz"), heldout_dir(recipe, cache, val_pools, mix))
+    print(metrics, flush=True)
+    config = {"task": "segmentation", "labels": list(LABELS), **recipe.record(), "seed": recipe.seed,
+              "keras": keras.__version__,
+              "features": {"type": "log-mel", "sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": N_MELS,
+                           "fmin": 50, "fmax": 8000, "scaling": "(10*log10(mel+1e-10)+40)/20"},
+              "network": spec.to_json(), "parameters": int(model.count_params()),
+              "receptive_field_frames": 2 * spec.context * spec.stride + 1,
+              "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
+              "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0)},
+              "stages": [vars(s) for s in recipe.stages],
+              "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal}}
+    write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config),
+               [s for s in SOURCES if s.id in recipe.sources])
+    return metrics

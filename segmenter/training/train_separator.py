@@ -8,8 +8,9 @@ from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
 from ..separation import (DEFAULT_SEPARATOR, HOP, INFERENCE_GRIDS, N_BINS, N_FFT, SYNTH_HOP, Separator,
                           mask_features, network_frames, power, stft)
-from .common import fit, make_dataset, parse_args, prepare, training_config, write_card
+from .common import fit, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
+from .sources import sources_for
 
 # The refiner looks 8 bins (250 Hz) either side: across a voice's neighbouring harmonics.
 REFINER = (Layer(16, 5, 1), Layer(16, 3, 2), Layer(16, 3, 4), Layer(1, 1, 1, "linear"))
@@ -150,13 +151,13 @@ clean speech over 50 held-out mixtures), restores it: the separator multiplies t
 
 At inference the mask is also multiplied by a gain against steady background noise, estimated from
 the mixture alone (`segmenter/stationary_noise.py`: minimum statistics over 1.5 s). The held-out
-metric below is the whole separator's, that gain included.""", "separation")
+metric below is the whole separator's, that gain included.""", sources_for("separation"))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args("python -m segmenter train-separator", __doc__, PRETRAINED / DEFAULT_SEPARATOR, argv, epochs=32, steps=250, batch=16,
                       seconds=4.0, lr=1e-3)
     train_pools, val_pools = prepare(args, "separation")
-    data = make_dataset(lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.steps, args.seed)
-    fit(SPEC, loss, data, args.epochs, args.steps, args.lr, args.out, init_scale=0.1, init=args.init)
+    fit(SPEC, loss, lambda rng: batch(train_pools, rng, args.batch, args.seconds), args.epochs, args.steps, args.lr,
+        args.out, args.seed, init_scale=0.1, init=args.init)
     finish(args, val_pools)

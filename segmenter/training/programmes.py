@@ -1,0 +1,203 @@
+"""Segmentation examples: labelled mini-programmes mixed on the fly from real recordings.
+
+A programme is 1-3 blocks: speech, speech over music / sung music / noise, music, music with sung
+lines, noise, or silence. Its channel then varies as an archive's does: band limits, a spectral
+tilt, a level anywhere from quiet to loud, and real codecs (GSM, AMR-NB, G.711, G.726, codec2,
+low-bitrate MP3 / Opus / Speex). Codecs go through ffmpeg, which is far too slow to call for every
+example, so each stage codes a bank of programmes once (`coded_bank`) and draws a share of every
+batch from it; the other channel effects are cheap and applied to every draw, bank included.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .codecs import code_many
+from .mixing import (HOP, SILENCE, SPEECH, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
+                     rms_db, set_level, speech_passage, telephone)
+
+BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
+CLASSES = ("speech", "music", "noise", "silence")  # label index order, as the model outputs them
+
+
+@dataclass(frozen=True)
+class ProgrammeMix:
+    """How programmes are mixed; a recipe's [mixing] table overrides any of these."""
+    block_weights: dict[str, float] = field(default_factory=lambda: dict(zip(
+        BLOCKS, (2.0, 1.5, 1.5, 0.7, 1.8, 2.0, 2.5, 1.0))))
+    block_level_db: tuple[float, float] = (-40.0, -12.0)  # each block's level before the channel
+    snr_db: tuple[float, float] = (-5.0, 25.0)  # speech over its background
+    telephone: float = 0.25  # share of speech passages band-limited to 200-400 .. 3000-3600 Hz
+    lowpass: float = 0.15  # share of programmes low-passed at 3.5-7 kHz
+    tilt: float = 0.0  # share of programmes given a random spectral tilt (`mixing.coloured`)
+    level: float = 0.0  # share of programmes moved to a programme level ...
+    level_db: tuple[float, float] = (-45.0, -6.0)  # ... drawn from this range (RMS, dBFS)
+    codec: float = 0.0  # share of each batch drawn from the coded bank
+
+    @classmethod
+    def from_recipe(cls, overrides: dict) -> "ProgrammeMix":
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(f"unknown [mixing] keys {sorted(unknown)}: known are {sorted(names)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        if "block_weights" in values:
+            missing = set(BLOCKS) ^ set(values["block_weights"])
+            if missing:
+                raise ValueError(f"[mixing] block_weights must name exactly {BLOCKS}")
+        return cls(**values)
+
+    def weights(self) -> np.ndarray:
+        w = np.array([self.block_weights[b] for b in BLOCKS], np.float64)
+        return w / w.sum()
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
+          mix: ProgrammeMix) -> tuple[np.ndarray, np.ndarray]:
+    """Audio and 4-class frame labels of one block."""
+    frames = n // HOP
+    level = rng.uniform(*mix.block_level_db)
+    if kind.startswith("speech"):
+        bg_kind = kind.split("_")[1] if "_" in kind else "silence"
+        speech, active = speech_passage(pools["speech"], n, rng)
+        if rng.random() < mix.telephone:
+            speech = telephone(speech, rng)
+        speech = set_level(speech, level, rms_db(speech[np.repeat(active, HOP)]) if active.any() else None)
+        bg, bg_label = background(bg_kind, pools, n, rng)
+        if bg_label != SILENCE:
+            bg = set_level(bg, level - rng.uniform(*mix.snr_db))
+        labels = np.where(active, SPEECH, bg_label).astype(np.int8)
+        return speech + bg, labels
+    if kind == "silence":
+        audio = (set_level(excerpt(pools["noise"], n, rng), rng.uniform(-75, -58))
+                 if rng.random() < 0.6 else np.zeros(n, np.float32))
+        return audio, np.full(frames, SILENCE, np.int8)
+    audio, label = background(kind, pools, n, rng)
+    return set_level(audio, level), np.full(frames, label, np.int8)
+
+
+def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator,
+              mix: ProgrammeMix = ProgrammeMix()) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled mini-programme of 1-3 blocks, before its channel; audio (samples) and labels (frames)."""
+    frames = int(seconds * 100)
+    k = int(rng.integers(1, 4)) if frames >= 300 else 1
+    bounds = np.array([0, frames])
+    while k > 1 and np.diff(bounds).min() < 100:  # blocks of at least one second
+        bounds = np.concatenate(([0], np.sort(rng.integers(100, frames - 100, size=k - 1)), [frames]))
+    kinds = rng.choice(BLOCKS, size=k, p=mix.weights())
+    audio, labels = [], []
+    for kind, a, b in zip(kinds, bounds[:-1], bounds[1:]):
+        x, y = block(str(kind), pools, (b - a) * HOP, rng, mix)
+        f = min(80, len(x) // 2)
+        ramp = np.linspace(0, 1, f, dtype=np.float32)
+        x[:f] *= ramp
+        x[-f:] *= ramp[::-1]
+        audio.append(x)
+        labels.append(y)
+    return np.concatenate(audio), np.concatenate(labels)
+
+
+def channel(x: np.ndarray, rng: np.random.Generator, mix: ProgrammeMix) -> np.ndarray:
+    """The cheap channel effects (low-pass, tilt, programme level), a noise floor and a peak limit."""
+    if rng.random() < mix.lowpass:
+        x = lowpass(x, rng)
+    if rng.random() < mix.tilt:
+        x = coloured(x, rng)
+    if rng.random() < mix.level and np.any(x):
+        x = set_level(x, rng.uniform(*mix.level_db))
+    x = x + pink_floor(len(x), rng.uniform(-90, -66), rng)
+    peak = np.max(np.abs(x))
+    if peak > 0.95:
+        x = x * np.float32(0.95 / peak)
+    return x.astype(np.float32)
+
+
+def draw(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, mix: ProgrammeMix,
+         bank: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One training example: from the coded bank (a `mix.codec` share) or mixed afresh, then its channel."""
+    if bank and rng.random() < mix.codec:
+        audio, labels = bank[int(rng.integers(len(bank)))]
+        audio = audio.copy()
+    else:
+        audio, labels = programme(pools, seconds, rng, mix)
+    return channel(audio, rng, mix), labels
+
+
+def coded_programmes(pools: dict[str, Pool], codecs: list[str], n: int, seconds: float, seed: int,
+                     mix: ProgrammeMix) -> list[tuple[np.ndarray, np.ndarray]]:
+    """n programmes, each coded with one of `codecs` (in turn), in one ffmpeg call per codec."""
+    rng = np.random.default_rng([seed, 7001])
+    made = [programme(pools, seconds, rng, mix) for _ in range(n)]
+    out: list[tuple[np.ndarray, np.ndarray]] = [None] * n  # type: ignore[list-item]
+    for j, codec in enumerate(codecs):
+        idx = list(range(j, n, len(codecs)))
+        for i, coded in zip(idx, code_many([made[i][0] for i in idx], codec)):
+            out[i] = (coded, made[i][1])
+    return out
+
+
+def coded_bank(pools: dict[str, Pool], codecs: list[str], n: int, seconds: float, seed: int,
+               mix: ProgrammeMix, cache: Path, key: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`coded_programmes`, kept in `cache` under a name made from everything that shapes them."""
+    digest = hashlib.sha256(json.dumps([key, codecs, n, seconds, seed, mix.to_json()]).encode()).hexdigest()[:16]
+    path = cache / "coded" / f"bank-{digest}.npz"
+    if path.exists():
+        with np.load(path) as z:
+            return [(a.astype(np.float32) / 32767, y) for a, y in zip(z["audio"], z["labels"])]
+    bank = coded_programmes(pools, codecs, n, seconds, seed, mix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, audio=np.stack([np.clip(a, -1, 1) * 32767 for a, _ in bank]).astype(np.int16),
+             labels=np.stack([y for _, y in bank]))
+    tmp.rename(path)
+    return bank
+
+
+def label_runs(labels: np.ndarray) -> list[tuple[float, float, str]]:
+    """Frame labels -> [(start s, end s, class)] runs."""
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    bounds = np.concatenate(([0], change, [len(labels)]))
+    return [(a / 100, b / 100, CLASSES[labels[a]]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, seed: int, mix: ProgrammeMix,
+                  codecs: list[str]) -> Path:
+    """n held-out programmes of about `seconds`, in the dev corpus's layout (prog_NN.wav, .json with
+    `duration`, `segments` and `speech`, and .npy speech presence), so that `python -m segmenter
+    evaluate` and the benchmarks score them as they score dev. Each is a chain of 4-20 s
+    programmes; every third one goes through a codec (in turn)."""
+    import soundfile as sf
+    if (out / "done").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 7002])
+    progs = []
+    for _ in range(n):
+        parts = []
+        while sum(len(y) for _, y in parts) < seconds * 100:
+            parts.append(programme(pools, float(rng.uniform(4, 20)), rng, mix))
+        progs.append((np.concatenate([a for a, _ in parts]), np.concatenate([y for _, y in parts])))
+    coded = list(range(0, n, 3))
+    for k, codec in enumerate(codecs):
+        idx = coded[k::len(codecs)]
+        for i, a in zip(idx, code_many([progs[i][0] for i in idx], codec)):
+            progs[i] = (a, progs[i][1])
+    for i, (audio, labels) in enumerate(progs):
+        audio = channel(audio, rng, mix)
+        stem = out / f"prog_{i:02d}"
+        sf.write(stem.with_suffix(".wav"), audio, SR, subtype="PCM_16")
+        speech = labels == SPEECH
+        np.save(stem.with_suffix(".npy"), speech.astype(np.uint8))
+        runs = label_runs(labels)
+        stem.with_suffix(".json").write_text(json.dumps({
+            "file": stem.with_suffix(".wav").name, "duration": len(audio) / SR, "segments": runs,
+            "speech": [[a, b] for a, b, c in runs if c == "speech"]}))
+    (out / "done").write_text(json.dumps({"programmes": n, "seconds": seconds, "seed": seed}))
+    return out

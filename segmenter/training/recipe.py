@@ -1,0 +1,89 @@
+"""A training recipe: one TOML file that says everything a shipped model was made from.
+
+Data sources (by id, with their draw weights), augmentation, network, training stages, seeds and
+steps. `python -m segmenter train --recipe FILE` makes the model from it; the model's config.json
+records the recipe's path and sha256, so anyone can check which recipe made a model.
+"""
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class RecipeError(ValueError):
+    """The recipe file is missing, not TOML, or names something unknown."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """`steps` batches of `batch` examples of `seconds` each, with a cosine learning rate from
+    `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`."""
+    steps: int
+    batch: int
+    seconds: float
+    lr: float
+    lr_floor: float = 0.05
+    checkpoint_steps: int = 250
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch, self.checkpoint_steps) < 1 or self.seconds <= 0 or self.lr <= 0:
+            raise RecipeError(f"a stage needs positive steps, batch, seconds, lr and checkpoint_steps: {self}")
+
+    @property
+    def epochs(self) -> int:
+        """Checkpoints are Keras epochs: the stage's steps in chunks of `checkpoint_steps`."""
+        return -(-self.steps // self.checkpoint_steps)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    sha256: str
+    name: str
+    task: str
+    title: str
+    seed: int
+    sources: dict[str, float]  # source id -> draw weight
+    network: dict[str, Any]
+    stages: tuple[Stage, ...]
+    mixing: dict[str, Any] = field(default_factory=dict)  # overrides of the mixing defaults
+    codecs: dict[str, Any] = field(default_factory=dict)
+    heldout: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def relative_path(self) -> str:
+        """The path recorded in config.json: relative to the repository when inside it."""
+        try:
+            return str(self.path.resolve().relative_to(REPO))
+        except ValueError:
+            return str(self.path)
+
+    def record(self) -> dict[str, Any]:
+        return {"recipe": self.relative_path, "recipe_sha256": self.sha256}
+
+
+def load(path: str | Path) -> Recipe:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise RecipeError(f"cannot read recipe {p}: {e.strerror or e}") from None
+    try:
+        data = tomllib.loads(raw.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise RecipeError(f"recipe {p} is not valid TOML: {e}") from None
+    known = {f.name for f in fields(Recipe)} - {"path", "sha256"}
+    unknown = set(data) - known - {"stage"}
+    if unknown:
+        raise RecipeError(f"recipe {p}: unknown keys {sorted(unknown)}")
+    try:
+        stages = tuple(Stage(**s) for s in data.pop("stage"))
+        return Recipe(path=p, sha256=hashlib.sha256(raw).hexdigest(), stages=stages,
+                      sources={k: float(v) for k, v in data.pop("sources").items()}, **data)
+    except (KeyError, TypeError) as e:
+        raise RecipeError(f"recipe {p}: {e}") from None
