@@ -1,6 +1,8 @@
-"""Tune the smoothing defaults on the dev SEG set: frame scores once, then a grid of smoothings.
+"""Choose the smoothing defaults on held-out programmes of the training sources: frame scores once,
+then a grid of smoothings. Never on the dev corpus, which is measured once per kept model.
 
-    .venv/bin/python benchmarks/tune_smoothing.py [--ref-dir ~/.cache/speech-corpus/dev/seg]
+    .venv/bin/python -m segmenter train --recipe recipes/segmenter-v2.toml --heldout-only   # prints DIR
+    .venv/bin/python benchmarks/tune_smoothing.py --ref-dir DIR [--model pretrained/segmenter-v2]
 
 Prints the best settings by detection error rate (ties: F1) and the current defaults' score.
 """
@@ -17,13 +19,14 @@ from segmenter.pipeline import Segmenter  # noqa: E402
 from segmenter.scoring import DetectionCounts, intervals_to_frames, load_reference, reference_files  # noqa: E402
 from segmenter.segments import SmoothingParams, smooth  # noqa: E402
 
-GRID = {"threshold": [0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97], "min_speech": [0.1, 0.25, 0.5],
+GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95], "min_speech": [0.1, 0.25, 0.5],
         "min_gap": [0.3, 0.5, 0.8, 1.2], "padding": [0.0, 0.05, 0.1, 0.2]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--ref-dir", type=Path, default=Path.home() / ".cache/speech-corpus/dev/seg")
+    ap.add_argument("--ref-dir", type=Path, required=True,
+                    help="held-out programmes in the dev layout (printed by train --heldout-only); not the dev corpus")
     ap.add_argument("--model")
     args = ap.parse_args()
     seg = Segmenter.load(args.model)
