@@ -5,7 +5,8 @@ For each AudioDocument and VideoDocument it adds one view holding TimeFrames (in
 milliseconds, end exclusive) that tile the medium from 0 to its duration, labelled speech /
 music / noise / silence (or speech / non-speech), each with a `classification` of scores.
 With `separate=true` the view also holds the separated speech track as a new AudioDocument
-and an Alignment from the source to it.
+and an Alignment from the source to it. A document whose medium cannot be used gets a view
+holding only the SDK's error structure instead, and the request fails only if every document does.
 
 This file is a thin adapter: all signal processing lives in `segmenter/`, which never imports
 clams. The models are loaded once, in `__init__`, i.e. before gunicorn forks its workers; the
@@ -13,11 +14,18 @@ engine runs NumPy inference, so nothing depends on TensorFlow surviving a fork.
 """
 
 import argparse
+import json
 import logging
+import os
+import traceback
 from pathlib import Path
 from typing import Optional
+from urllib.parse import unquote
 
+import jsonschema
 from clams import ClamsApp, Restifier
+from clams.envelop import unwrap_if_envelope
+from flask import Response, request
 from mmif import AnnotationTypes, Document, DocumentTypes, Mmif, View
 
 import metadata as app_metadata
@@ -78,6 +86,20 @@ class SpeechSegmenter(ClamsApp):
         # metadata.py next to this file provides the metadata
         pass
 
+    def annotate(self, mmif, **runtime_params) -> str:
+        """The SDK's annotate, except that an input which passes the MMIF schema but still cannot
+        be read (a `location` of null, say) is refused as invalid input, like a schema failure.
+        The SDK would fail again inside its own error handler and answer a bare HTTP 500."""
+        if not isinstance(mmif, Mmif):
+            mmif, runtime_params = unwrap_if_envelope(mmif, runtime_params)
+            try:
+                mmif = Mmif(mmif)
+            except (jsonschema.ValidationError, json.JSONDecodeError):
+                raise
+            except Exception as e:
+                raise jsonschema.ValidationError(f"the MMIF cannot be read: {type(e).__name__}: {e}") from None
+        return super().annotate(mmif, **runtime_params)
+
     # -- parameters ---------------------------------------------------------------------
 
     def _refine_params(self, **runtime_params):
@@ -132,34 +154,64 @@ class SpeechSegmenter(ClamsApp):
                 raise OutputDirError(f"parameter 'outputDir': {e}") from None
         docs = (mmif.get_documents_by_type(DocumentTypes.AudioDocument)
                 + mmif.get_documents_by_type(DocumentTypes.VideoDocument))
-        paths = [self._path(d) for d in docs]  # resolved once (an http location is fetched)
-        for doc, path in zip(docs, paths):
-            track = None
+        # One document's unusable medium costs only that document: it gets an error view, the
+        # others their results. Only when every document fails does the request fail (HTTP 500).
+        failed: dict[str, DocumentMediaError] = {}
+        paths: dict[str, str] = {}
+        for doc in docs:  # every location resolved once, before anything is written (http is fetched)
+            try:
+                paths[doc.id] = self._path(doc)
+            except DocumentMediaError as e:
+                failed[doc.id] = e
+        results: dict[str, tuple[Segmentation, Optional[Path]]] = {}
+        for doc in docs:
+            if doc.id in failed:
+                continue
+            path = paths[doc.id]
             try:
                 if separate:
                     out = derived_path(out_dir, path, self._track_options(separator, params, speech_only),
-                                       inputs=paths)
-                    seg, track = self._segment_and_separate(path, out, separator, params, speech_only)
+                                       inputs=paths.values())
+                    results[doc.id] = self._segment_and_separate(path, out, separator, params, speech_only)
                 else:
-                    seg = self.segmenter.segment(path, params)
+                    results[doc.id] = self.segmenter.segment(path, params), None
             except MediaError as e:
-                raise DocumentMediaError(
-                    f"document {doc.id} ({e.path}): {e.reason}") from None
+                failed[doc.id] = DocumentMediaError(
+                    f"document {doc.id} ({e.path}): {e.reason}").with_traceback(e.__traceback__)
+        if docs and len(failed) == len(docs):
+            raise DocumentMediaError("; ".join(str(failed[d.id]) for d in docs))
+        for doc in docs:
             view = mmif.new_view()
             self.sign_view(view, parameters)
+            if doc.id in failed:
+                self._set_document_error(view, doc, failed[doc.id])
+                continue
+            seg, track = results[doc.id]
             self._add_timeframes(view, doc, seg, fine, separate)
             if track is not None:
                 self._add_separated(view, doc, track)
         return mmif
 
     @staticmethod
+    def _set_document_error(view: View, doc: Document, error: Exception) -> None:
+        """The error structure the SDK gives a failed request (ClamsApp.set_error_view), on this
+        document's own view; `metadata.document` names the document for readers of the JSON."""
+        view.metadata.document = doc.id
+        view.set_error(f"{type(error)}: {error}", "\t\n".join(traceback.format_tb(error.__traceback__)))
+
+    @staticmethod
     def _path(doc: Document) -> str:
         if not doc.location:
             raise DocumentMediaError(f"document {doc.id} (no location): the document has no location")
         try:
-            return doc.location_path(nonexist_ok=True)
+            path = doc.location_path(nonexist_ok=True)
         except Exception as e:
             raise DocumentMediaError(f"document {doc.id} ({doc.location}): cannot resolve location ({e})") from None
+        # mmif-python reads `file:///a b.wav` (as `clams source` writes it) but not the
+        # percent-encoded `file:///a%20b.wav` (as pathlib writes it): accept both
+        if not os.path.exists(path) and os.path.exists(unquote(path)):
+            return unquote(path)
+        return path
 
     def _add_timeframes(self, view: View, doc: Document, seg: Segmentation, fine: bool,
                         separate: bool = False) -> None:
@@ -205,7 +257,7 @@ class SpeechSegmenter(ClamsApp):
         d = Document()
         d.at_type = DocumentTypes.AudioDocument
         d.id = "sep1"
-        d.location = str(out)
+        d.location = f"file://{out}"  # not percent-encoded: mmif-python readers would not decode it
         d.properties.mime = "audio/wav"
         view.add_document(d)
         d.add_property("origins", [doc.id])
@@ -215,6 +267,17 @@ class SpeechSegmenter(ClamsApp):
 
 def get_app():
     return SpeechSegmenter()
+
+
+def refuse_undecodable_body() -> Optional[Response]:
+    """A request body that is not UTF-8 gets the SDK's answer to invalid input (the SDK's own
+    decode happens outside its error handling and would give a bare HTTP 500)."""
+    try:
+        request.get_data().decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Response(f"Invalid input data. See below for validation error.\n\nthe body is not UTF-8: {e}",
+                        status=500, mimetype="text/plain")
+    return None
 
 
 if __name__ == "__main__":
@@ -227,6 +290,7 @@ if __name__ == "__main__":
 
     app = get_app()
     http_app = Restifier(app, port=int(parsed_args.port))
+    http_app.flask_app.before_request(refuse_undecodable_body)
     http_app.host = parsed_args.host
     if parsed_args.production:
         http_app.serve_production()

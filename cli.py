@@ -5,7 +5,9 @@ The command line interface of the app, following the CLAMS SDK convention:
     python cli.py [--param value ...] [IN.mmif [OUT.mmif]]     (stdin / stdout when omitted)
 
 Parameters are generated from metadata.py. An invalid input MMIF prints "Invalid input data"
-and exits 1; an error while annotating writes an error-view MMIF and exits 1.
+and exits 1; an error while annotating writes an error-view MMIF and exits 1. When only some
+documents fail, the output holds their error views and the others' results, and the exit
+status is PARTIAL_FAILURE_EXIT.
 
 `segments_table(mmif_text)` renders this app's TimeFrames as a readable table (used by
 `make demo`).
@@ -24,7 +26,9 @@ import app
 
 import clams.app
 from clams import AppMetadata
-from clams.envelop import EnvelopeError
+from clams.envelop import EnvelopeError, unwrap_if_envelope
+
+PARTIAL_FAILURE_EXIT = 3  # some documents failed; the output holds the others' results
 
 
 def metadata_to_argparser(app_metadata: AppMetadata) -> argparse.ArgumentParser:
@@ -121,6 +125,13 @@ def segments_table(mmif_text: str) -> str:
     return "\n".join(lines)
 
 
+def failed_documents(in_data: str, out_mmif: str) -> list[str]:
+    """Ids of the documents that got an error view in this run (a view new in the output)."""
+    from mmif import Mmif
+    before = {v.id for v in Mmif(unwrap_if_envelope(in_data, {})[0]).views}
+    return [v.metadata.document for v in Mmif(out_mmif).views if v.id not in before and v.has_error()]
+
+
 def _clock(ms: int) -> str:
     m, s = divmod(ms / 1000, 60)
     return f"{int(m)}:{s:06.3f}"
@@ -152,6 +163,10 @@ if __name__ == "__main__":
             args.OUT_MMIF_FILE.write(out_mmif)
             sys.exit(1)
         args.OUT_MMIF_FILE.write(out_mmif)
+        failed = failed_documents(in_data, out_mmif)
+        if failed:
+            print(f"{len(failed)} document(s) failed, see their error views: {', '.join(failed)}", file=sys.stderr)
+            sys.exit(PARTIAL_FAILURE_EXIT)
     else:
         arg_parser.print_help()
         sys.exit(1)

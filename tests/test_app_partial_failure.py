@@ -1,0 +1,148 @@
+"""One bad document costs only itself: over the real production server and the real CLI.
+
+Also: two requests writing the same separated track at the same moment leave one intact file
+and no temporary file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON, ROOT, check_tiling, error_message, ffmpeg, media_duration, source_mmif
+
+
+def views_by_document(out: str) -> dict[str, dict]:
+    """document id -> the one view of this app about it (a results view or an error view)."""
+    found = {}
+    for v in json.loads(out)["views"]:
+        md = v["metadata"]
+        doc = md.get("document") or next(iter(md.get("contains", {}).values()), {}).get("document")
+        assert doc and doc not in found, md
+        found[doc] = v
+    return found
+
+
+@pytest.fixture(scope="module")
+def mixed(media, tmp_path_factory):
+    """Two good documents around two bad ones (undecodable, missing); and the good ones alone."""
+    missing = tmp_path_factory.mktemp("gone") / "not-there.wav"
+    body = source_mmif(("audio/wav", media["wav"]), ("audio/wav", media["garbage"]),
+                       ("audio/wav", missing), ("video/mp4", media["mp4"]))
+    good_only = source_mmif(("audio/wav", media["wav"]), ("video/mp4", media["mp4"]), doc_ids=["d1", "d4"])
+    durations = {"d1": media_duration(media["wav"]), "d4": media_duration(media["mp4"])}
+    reasons = {"d2": (media["garbage"], "cannot decode"), "d3": (missing, "no such file")}
+    return body, good_only, durations, reasons
+
+
+def check_partial(out: str, mixed) -> dict:
+    _, _, durations, reasons = mixed
+    frames = check_tiling(out, durations)
+    views = views_by_document(out)
+    assert list(views) == ["d1", "d2", "d3", "d4"]  # one view per document, in document order
+    for doc, (path, reason) in reasons.items():
+        md = views[doc]["metadata"]
+        assert views[doc]["annotations"] == [] and "contains" not in md
+        msg = md["error"]["message"]
+        assert "DocumentMediaError" in msg and f"document {doc}" in msg and str(path) in msg and reason in msg, msg
+        assert md["error"]["stackTrace"]
+        assert "speech-segmentation" in md["appTags"]
+    return frames
+
+
+def test_http_partial_failure(server, mixed):
+    body, good_only, durations, _ = mixed
+    status, ctype, out = server.request(body)
+    assert status == 200 and ctype.startswith("application/json"), out[:3000]
+    frames = check_partial(out, mixed)
+    status, _, alone = server.request(good_only)
+    assert status == 200
+    assert frames == check_tiling(alone, durations)  # the bad documents changed nothing for the good
+
+
+def test_http_partial_failure_with_separate(server, media, tmp_path):
+    body = source_mmif(("audio/wav", media["garbage"]), ("audio/wav", media["wav"]))
+    status, _, out = server.request(body, separate="true", outputDir=str(tmp_path))
+    assert status == 200, out[:3000]
+    views = views_by_document(out)
+    assert "cannot decode" in views["d1"]["metadata"]["error"]["message"]
+    (track,) = [a for a in views["d2"]["annotations"] if "AudioDocument" in a["@type"]]
+    assert [p.name for p in tmp_path.iterdir()] == [Path(track["properties"]["location"]).name]
+
+
+def test_http_every_document_failed(server, media, tmp_path):
+    """Nothing to return: the SDK's contract for a failed request, one error naming every document."""
+    missing = tmp_path / "gone.wav"
+    status, ctype, out = server.request(source_mmif(("audio/wav", media["garbage"]), ("audio/wav", missing)))
+    assert status == 500 and ctype.startswith("application/json")
+    msg = error_message(out)
+    assert "document d1" in msg and "cannot decode" in msg, msg
+    assert "document d2" in msg and str(missing) in msg and "no such file" in msg, msg
+
+
+def test_cli_partial_failure(require_model, mixed, tmp_path):
+    body = mixed[0]
+    src, dst = tmp_path / "in.mmif", tmp_path / "out.mmif"
+    src.write_text(body)
+    p = subprocess.run([PYTHON, "cli.py", str(src), str(dst)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    import cli
+    assert p.returncode == cli.PARTIAL_FAILURE_EXIT, p.stderr[-3000:]
+    assert "2 document(s) failed" in p.stderr and "d2, d3" in p.stderr, p.stderr[-3000:]
+    check_partial(dst.read_text(), mixed)
+
+
+@pytest.fixture(scope="module")
+def long_wav(media, tmp_path_factory) -> Path:
+    """Half a minute of audio: long enough for two writers of its track to overlap for a while."""
+    out = tmp_path_factory.mktemp("long") / "half-minute.wav"
+    ffmpeg("-stream_loop", "7", "-i", str(media["wav"]), "-t", "30", str(out))
+    return out
+
+
+def test_concurrent_writers_of_one_track(server, long_wav, tmp_path):
+    """Two identical separate=true requests at once: both succeed and name the same file; the
+    folder ends with that one intact file; at no moment does the name hold a partial file."""
+    reference_dir, race_dir = tmp_path / "reference", tmp_path / "race"
+    body = source_mmif(("audio/wav", long_wav))
+    status, _, out = server.request(body, separate="true", outputDir=str(reference_dir))
+    assert status == 200, out[:3000]
+    (reference,) = reference_dir.iterdir()
+    race_dir.mkdir()
+    final = race_dir / reference.name  # the name depends on the source and options, not the folder
+    seen = {"parts": 0, "sizes": set()}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            names = os.listdir(race_dir)
+            seen["parts"] = max(seen["parts"], sum(n.endswith(".part") for n in names))
+            try:
+                seen["sizes"].add(final.stat().st_size)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda _: server.request(body, separate="true", outputDir=str(race_dir)),
+                                    range(2)))
+    finally:
+        done.set()
+        watcher.join()
+    for status, _, out in results:
+        assert status == 200, out[:3000]
+        (doc,) = [a for v in json.loads(out)["views"] for a in v["annotations"] if "AudioDocument" in a["@type"]]
+        assert doc["properties"]["location"] == final.as_uri()
+    assert seen["parts"] == 2, "the two writers did not overlap: the test raced nothing"
+    assert seen["sizes"] == {reference.stat().st_size}, "a partial file was visible under the final name"
+    assert os.listdir(race_dir) == [final.name]
+    assert final.read_bytes() == reference.read_bytes()
