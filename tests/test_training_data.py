@@ -216,14 +216,18 @@ def test_a_changed_source_is_decoded_again_and_an_unchanged_one_reused(tmp_path:
 def test_the_held_out_split_is_stable_and_by_group() -> None:
     src = Source("voices", "speech", "pkg", ("*",), group=r"(?<=voices/)[^/]+")
     names = [f"voices/actor{g:03d}/line{i}.ogg" for g in range(400) for i in range(6)]
-    held = {n for n in names if src.is_validation(n)}
-    groups = {src.group_of(n) for n in held}
-    assert all(src.is_validation(n) == (src.group_of(n) in groups) for n in names)  # whole groups
+    flags = src.held_out(names)
+    groups = {src.group_of(n) for n, h in zip(names, flags) if h}
+    assert all(h == (src.group_of(n) in groups) for n, h in zip(names, flags))  # whole groups
     assert 0.06 < len(groups) / 400 < 0.14
-    # fixed by a hash of (source id, group): the same on every run and machine
-    assert [g for g in range(30) if src.is_validation(f"voices/actor{g:03d}/x.ogg")] == [7, 28]
-    plain = Source("clips", "speech", "pkg", ("*",))
-    assert plain.group_of("a/b.ogg") == "a/b.ogg"
+    # fixed by a hash of (source id, group): the same on every run and machine, whatever else is listed
+    probe = [f"voices/actor{g:03d}/x.ogg" for g in range(30)]
+    assert [g for g, h in enumerate(src.held_out(probe)) if h] == [7, 28]
+    assert src.held_out(probe[::-1])[::-1] == src.held_out(probe)
+    # a few voices, none hashing in: the lowest-hashed one is held out; two voices: none
+    few = [f"voices/actor{g:03d}/x.ogg" for g in range(4)]
+    assert sum(src.held_out(few)) == 1 and sum(src.held_out(few[:2])) == 0
+    assert Source("clips", "speech", "pkg", ("*",)).group_of("a/b.ogg") == "a/b.ogg"
 
 
 def test_every_excluded_tsv_is_read(tmp_path: Path) -> None:

@@ -207,7 +207,7 @@ def summary(cache: Path = DEFAULT_CACHE, sources: Sequence[Source] = SOURCES) ->
             offsets, names = z["offsets"], [str(n) for n in z["names"]]
         lengths = np.diff(offsets) / SAMPLE_RATE / 3600
         keep = [j for j, n in enumerate(names) if (src.package, n) not in skip]
-        held = [j for j in keep if src.is_validation(names[j])]
+        held = [j for j, h in zip(keep, src.held_out([names[j] for j in keep])) if h]
         hours, held_hours = lengths[keep].sum(), lengths[held].sum()
         groups = {src.group_of(names[j]) for j in keep}
         total = kinds.setdefault(src.kind, [0.0, 0.0, 0])

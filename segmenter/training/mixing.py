@@ -73,7 +73,7 @@ SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants ne
 def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float]) -> dict[str, Pool]:
     """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
     (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
-    recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.is_validation`);
+    recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.held_out`);
     a source too small to hold any out is validated on whole."""
     from .fetch import pool_path, read_lock
     if isinstance(selection, str):
@@ -92,8 +92,9 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
             with np.load(pool_path(src, cache, lock)) as z:
                 audio, offsets, names = z["audio"], z["offsets"], [str(n) for n in z["names"]]
             usable = [j for j, n in enumerate(names) if (src.package, n) not in skip]
-            picked = [j for j in usable if src.is_validation(names[j]) == validation]
-            if validation and not picked:
+            held = src.held_out([names[j] for j in usable])
+            picked = [j for j, h in zip(usable, held) if h == validation]
+            if validation and not picked:  # too few groups to hold any out: validate on them all
                 picked = usable
             for j in picked:
                 clip = audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768

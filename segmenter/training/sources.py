@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, Sequence, get_args
 
 OAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
 HEDGEWARS_SPEECHLIKE = (r"/voices/", r"hogchant", r"Kiss", r"Yoohoo", r"countdown", r"hell_",
@@ -44,11 +44,21 @@ class Source:
         m = re.search(self.group, clip) if self.group else None
         return m.group(0) if m else clip
 
-    def is_validation(self, clip: str) -> bool:
-        """About one group in ten (see `group`) is held out, chosen by a fixed hash of the source's id
-        and the group: the same split on every run and machine, and no group on both sides."""
-        digest = hashlib.sha256(f"{self.id}\0{self.group_of(clip)}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") % 10 == 0
+    def held_out(self, clips: Sequence[str]) -> list[bool]:
+        """Which of the source's clips are held out: about one group in ten (see `group`), chosen
+        by a fixed hash of the source's id and the group, so the split is the same on every run and
+        machine and no group is on both sides. A source of at least MIN_HELD_OUT_GROUPS groups of
+        which none hashes in holds out its lowest-hashed group; a smaller one holds out none."""
+        groups = [self.group_of(c) for c in clips]
+        score = {g: int.from_bytes(hashlib.sha256(f"{self.id}\0{g}".encode()).digest()[:8], "big")
+                 for g in set(groups)}
+        chosen = {g for g, h in score.items() if h % 10 == 0}
+        if not chosen and len(score) >= MIN_HELD_OUT_GROUPS:
+            chosen = {min(score, key=score.get)}
+        return [g in chosen for g in groups]
+
+
+MIN_HELD_OUT_GROUPS = 4
 
 
 SOURCES: tuple[Source, ...] = (
