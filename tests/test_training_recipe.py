@@ -35,6 +35,7 @@ codec = 0.5
 [codecs]
 names = ["g711_mulaw"]
 bank = 4
+seconds = 2.0
 
 [heldout]
 programmes = 2

@@ -121,10 +121,15 @@ def channel(x: np.ndarray, rng: np.random.Generator, mix: ProgrammeMix) -> np.nd
 
 def draw(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, mix: ProgrammeMix,
          bank: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One training example: from the coded bank (a `mix.codec` share) or mixed afresh, then its channel."""
+    """One training example: from the coded bank (a `mix.codec` share; bank programmes are chained
+    or cut to length) or mixed afresh, then its channel."""
     if bank and rng.random() < mix.codec:
-        audio, labels = bank[int(rng.integers(len(bank)))]
-        audio = audio.copy()
+        frames = int(seconds * 100)
+        parts = []
+        while sum(len(y) for _, y in parts) < frames:
+            parts.append(bank[int(rng.integers(len(bank)))])
+        audio = np.concatenate([a for a, _ in parts])[:frames * HOP]
+        labels = np.concatenate([y for _, y in parts])[:frames]
     else:
         audio, labels = programme(pools, seconds, rng, mix)
     return channel(audio, rng, mix), labels
@@ -133,13 +138,16 @@ def draw(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, mix: 
 def coded_programmes(pools: dict[str, Pool], codecs: list[str], n: int, seconds: float, seed: int,
                      mix: ProgrammeMix) -> list[tuple[np.ndarray, np.ndarray]]:
     """n programmes, each coded with one of `codecs` (in turn), in one ffmpeg call per codec."""
+    from concurrent.futures import ThreadPoolExecutor
     rng = np.random.default_rng([seed, 7001])
     made = [programme(pools, seconds, rng, mix) for _ in range(n)]
+    groups = [list(range(j, n, len(codecs))) for j in range(len(codecs))]
+    with ThreadPoolExecutor(2) as ex:  # each codec is one ffmpeg pair: two run at once
+        coded = list(ex.map(lambda g, c: code_many([made[i][0] for i in g], c), groups, codecs))
     out: list[tuple[np.ndarray, np.ndarray]] = [None] * n  # type: ignore[list-item]
-    for j, codec in enumerate(codecs):
-        idx = list(range(j, n, len(codecs)))
-        for i, coded in zip(idx, code_many([made[i][0] for i in idx], codec)):
-            out[i] = (coded, made[i][1])
+    for g, audio in zip(groups, coded):
+        for i, a in zip(g, audio):
+            out[i] = (a, made[i][1])
     return out
 
 

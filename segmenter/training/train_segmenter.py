@@ -116,7 +116,7 @@ with weights {bw}. Block levels {mix['block_level_db'][0]:g} to {mix['block_leve
 {mix['snr_db'][1]:g} dB over its background, {mix['telephone']:.0%} of speech passages band-limited as telephone speech.
 Each programme's channel: {mix['lowpass']:.0%} low-passed at 3.5-7 kHz, {mix['tilt']:.0%} given a random spectral
 tilt, {mix['level']:.0%} moved to a level of {mix['level_db'][0]:g} to {mix['level_db'][1]:g} dBFS, and {mix['codec']:.0%} of every batch drawn
-from a bank of {codecs['bank']} programmes coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).
+from a bank of {codecs['bank']} programmes of {codecs['seconds']:g} s (chained or cut to length) coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).
 Speech is labelled where it is present (pauses under 300 ms bridged); singing is music.
 Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.
 
@@ -164,11 +164,11 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     codecs = list(recipe.codecs.get("names", []))
     seed_everything(recipe.seed)
     spec, weights = network(recipe), class_weights(recipe)
-    banks = {s.seconds: coded_bank(train_pools, codecs, recipe.codecs.get("bank", 0), s.seconds, recipe.seed, mix,
-                                   cache, recipe.sha256) for s in recipe.stages if mix.codec > 0}
+    bank = (coded_bank(train_pools, codecs, recipe.codecs["bank"], recipe.codecs["seconds"], recipe.seed, mix, cache,
+                       recipe.sha256) if mix.codec > 0 else [])
 
     def batch(stage: Stage, rng: np.random.Generator):
-        audio, labels = examples(train_pools, stage.batch, stage.seconds, rng, mix, banks.get(stage.seconds))
+        audio, labels = examples(train_pools, stage.batch, stage.seconds, rng, mix, bank)
         y = np.stack(labels).astype(np.int32)
         x = np.stack([log_mel(a) for a in audio]).reshape(stage.batch, -1, spec.stride * N_MELS)
         return x, y, weights[y]
@@ -190,7 +190,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "network": spec.to_json(), "parameters": int(model.count_params()),
               "receptive_field_frames": 2 * spec.context * spec.stride + 1,
               "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
-              "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0)},
+              "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages],
               "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal}}
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config),
