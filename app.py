@@ -17,10 +17,13 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Optional
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
+from urllib.request import urlopen
 
 import jsonschema
 from clams import ClamsApp, Restifier
@@ -36,6 +39,10 @@ from segmenter.pipeline import Segmenter
 from segmenter.segments import BINARY_LABELS, LABELS, ParameterValueError, Segmentation, SmoothingParams
 from segmenter.separation import Separator, segment_and_separate
 
+
+
+REMOTE = ("http", "https")  # location schemes the app downloads
+DOWNLOAD_TIMEOUT = 60  # seconds a server may stay silent before its document fails
 
 
 class DocumentMediaError(RuntimeError):
@@ -140,6 +147,11 @@ class SpeechSegmenter(ClamsApp):
     # -- annotation ---------------------------------------------------------------------
 
     def _annotate(self, mmif: Mmif, **parameters) -> Mmif:
+        with tempfile.TemporaryDirectory(prefix="speech-segmenter-downloads-") as downloads:
+            return self._annotate_with(Path(downloads), mmif, **parameters)
+
+    def _annotate_with(self, downloads: Path, mmif: Mmif, **parameters) -> Mmif:
+        """`_annotate`, with `downloads` as the folder for http(s) media (removed afterwards)."""
         params = self.smoothing_params(parameters)
         fine = parameters.get("labels", "fine") != "binary"
         separate = bool(parameters.get("separate", False))
@@ -160,7 +172,7 @@ class SpeechSegmenter(ClamsApp):
         paths: dict[str, str] = {}
         for doc in docs:  # every location resolved once, before anything is written (http is fetched)
             try:
-                paths[doc.id] = self._path(doc)
+                paths[doc.id] = self._path(doc, downloads)
             except DocumentMediaError as e:
                 failed[doc.id] = e
         results: dict[str, tuple[Segmentation, Optional[Path]]] = {}
@@ -168,16 +180,18 @@ class SpeechSegmenter(ClamsApp):
             if doc.id in failed:
                 continue
             path = paths[doc.id]
+            remote = doc.location_scheme() in REMOTE  # named after its URL, not its download
             try:
                 if separate:
-                    out = derived_path(out_dir, path, self._track_options(separator, params, speech_only),
+                    named_after = unquote(doc.location) if remote else path
+                    out = derived_path(out_dir, named_after, self._track_options(separator, params, speech_only),
                                        inputs=paths.values())
                     results[doc.id] = self._segment_and_separate(path, out, separator, params, speech_only)
                 else:
                     results[doc.id] = self.segmenter.segment(path, params), None
             except MediaError as e:
-                failed[doc.id] = DocumentMediaError(
-                    f"document {doc.id} ({e.path}): {e.reason}").with_traceback(e.__traceback__)
+                failed[doc.id] = DocumentMediaError(f"document {doc.id} ({doc.location if remote else e.path}): "
+                                                    f"{e.reason}").with_traceback(e.__traceback__)
         if docs and len(failed) == len(docs):
             raise DocumentMediaError("; ".join(str(failed[d.id]) for d in docs))
         for doc in docs:
@@ -200,10 +214,17 @@ class SpeechSegmenter(ClamsApp):
         view.set_error(f"{type(error)}: {error}", "\t\n".join(traceback.format_tb(error.__traceback__)))
 
     @staticmethod
-    def _path(doc: Document) -> str:
+    def _path(doc: Document, downloads: Path) -> str:
+        """The local file of a document; an http(s) one is downloaded into `downloads` (the SDK's
+        http plug-in would keep every download in the temp folder for good)."""
         if not doc.location:
             raise DocumentMediaError(f"document {doc.id} (no location): the document has no location")
         try:
+            if doc.location_scheme() in REMOTE:
+                fd, path = tempfile.mkstemp(dir=downloads, suffix=Path(urlparse(doc.location).path).suffix[:16])
+                with os.fdopen(fd, "wb") as f, urlopen(doc.location, timeout=DOWNLOAD_TIMEOUT) as r:
+                    shutil.copyfileobj(r, f)
+                return path
             path = doc.location_path(nonexist_ok=True)
         except Exception as e:
             raise DocumentMediaError(f"document {doc.id} ({doc.location}): cannot resolve location ({e})") from None

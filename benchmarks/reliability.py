@@ -29,6 +29,7 @@ import functools
 import hashlib
 import http.server
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -94,12 +95,9 @@ def stop_server(srv: Server) -> None:
 
 def _rss_mb(pid: int) -> float:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+        return _status_mb("VmRSS", pid)
+    except OSError:  # the process has just ended
+        return 0.0
 
 
 def _children(pid: int) -> list[int]:
@@ -166,7 +164,7 @@ def digest(out: str) -> list:
                 frames.append((props["start"], props["end"], props["label"],
                                json.dumps(props.get("classification"), sort_keys=True)))
             elif "AudioDocument" in a["@type"]:
-                path = Path(urllib.parse.unquote(urllib.parse.urlparse(props["location"]).path))
+                path = Path(urllib.parse.urlparse(props["location"]).path)  # raw, as the app writes it
                 tracks.append((path.name, hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None))
         doc = md.get("document") or next(iter(md.get("contains", {}).values()), {}).get("document")
         result.append((doc, md.get("error", {}).get("message"), md.get("warnings"), frames, tracks))
@@ -183,16 +181,16 @@ def corpus_file(*parts: str) -> Path:
 
 
 def make_media(work: Path) -> dict[str, Path]:
-    """Good media cut from dev programmes (60 s WAV, 45 s MP3, 30 s MP4), and bad media."""
+    """Good media cut from dev programmes (20 s WAV, 15 s MP3, 10 s MP4), and bad media."""
     d = work / "media"
     d.mkdir(parents=True, exist_ok=True)
     m = {"wav": d / "prog.wav", "mp3": d / "prog.mp3", "mp4": d / "prog.mp4", "garbage": d / "garbage.wav",
          "missing": d / "missing.wav", "zero": d / "zero.wav", "folder": d / "a-folder"}
     if not m["mp4"].exists():
-        ffmpeg("-i", str(corpus_file("seg", "prog_00.wav")), "-t", "60", str(m["wav"]))
-        ffmpeg("-ss", "30", "-i", str(corpus_file("seg", "prog_01.wav")), "-t", "45", str(m["mp3"]))
-        ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x48:r=10:d=30", "-i", str(corpus_file("seg", "prog_02.wav")),
-               "-map", "0:v", "-map", "1:a", "-t", "30", "-c:v", "mpeg4", "-c:a", "aac", str(m["mp4"]))
+        ffmpeg("-i", str(corpus_file("seg", "prog_00.wav")), "-t", "20", str(m["wav"]))
+        ffmpeg("-ss", "30", "-i", str(corpus_file("seg", "prog_01.wav")), "-t", "15", str(m["mp3"]))
+        ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x48:r=10:d=10", "-i", str(corpus_file("seg", "prog_02.wav")),
+               "-map", "0:v", "-map", "1:a", "-t", "10", "-c:v", "mpeg4", "-c:a", "aac", str(m["mp4"]))
         m["garbage"].write_bytes(random.Random(0).randbytes(8000))
         ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", str(m["zero"]))
         m["folder"].mkdir(exist_ok=True)
@@ -239,7 +237,7 @@ def run_load(work: Path, m: dict[str, Path], requests: int, concurrency: int, wo
         templates = load_templates(m, load_dir)
         mix = [templates[i % len(templates)] for i in range(requests)]
         random.Random(1).shuffle(mix)
-        time.sleep(2)  # let the recycled workers settle
+        time.sleep(5)  # let the recycled workers settle
         before = memory(srv)
         failures, errors = [], []
         t0 = time.perf_counter()
@@ -313,6 +311,28 @@ def one_long_request(srv: Server, path: Path, out_dir: Path, separate: bool) -> 
     return result
 
 
+def output_cost_mb(timeframes: int, media: str) -> float:
+    """Peak MB that building and serialising one view of `timeframes` TimeFrames costs a fresh
+    app (its segmentation replaced by a fixed list): the part of a worker's memory that grows
+    with the output, not with the audio. Run it in a fresh process (VmHWM is per process)."""
+    import app as clams_app
+    from segmenter.segments import LABELS, Segment, Segmentation
+    a = clams_app.get_app()
+    segments = [Segment(float(i), i + 1.0, LABELS[i % 4], {k: 0.25 for k in LABELS}) for i in range(timeframes)]
+    a.segmenter.segment = lambda path, params: Segmentation(float(timeframes), segments)
+    before = _status_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    a.annotate(source_mmif(("audio/wav", media)))
+    return _status_mb("VmHWM") - before
+
+
+def _status_mb(field: str, pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_long(work: Path, hours: int, separate: bool) -> dict:
     big = long_file(work, hours)
     srv = start_server(work, "long", workers=1)
@@ -321,8 +341,13 @@ def run_long(work: Path, hours: int, separate: bool) -> dict:
     finally:
         stop_server(srv)
     small, large = runs
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        cost = [pool.apply(output_cost_mb, (r["timeframes"], str(long_file(work, 1)))) for r in runs]
+    growth = large["peak_worker_rss_mb"] - small["peak_worker_rss_mb"]
     return {"part": "long", "runs": runs,
-            "worker_rss_growth_mb": round(large["peak_worker_rss_mb"] - small["peak_worker_rss_mb"], 1),
+            "worker_rss_growth_mb": round(growth, 1),
+            "output_mmif_cost_mb": [round(c, 1) for c in cost],
+            "growth_not_from_output_mb": round(growth - (cost[1] - cost[0]), 1),
             "worker_rss_ratio": round(large["peak_worker_rss_mb"] / max(small["peak_worker_rss_mb"], 1), 3),
             "leftovers_in_outputDir": sorted(p.name for p in (work / "long-out").glob("*"))}
 
@@ -364,12 +389,18 @@ def run_awkward(work: Path, m: dict[str, Path]) -> dict:
                 results[f"{name}{', separate' if separate else ''}"] = {
                     "status": status, "same_timeframes_as_plain": frames == reference,
                     "track": got[0][4] if status == 200 else None}
+        two = source_mmif(("audio/wav", m["wav"]), ("audio/wav", m["wav"]))
+        status, _, out = srv.request(two.replace(m["wav"].as_uri(), url + ".missing", 1), timeout=600)
+        got = digest(out) if status == 200 else out[:300]
+        missing = {"status": status, "error": got[0][1] if status == 200 else got,
+                   "other_document_same_timeframes": status == 200 and [got[1][3]] == reference}
     finally:
         stop_server(srv)
         httpd.shutdown()
     tracks = {r["track"][0][1] for r in results.values() if r["track"]}
     return {"part": "awkward", "cases": results, "all_ok": all(r["status"] == 200 and r["same_timeframes_as_plain"]
                                                              for r in results.values()),
+            "http_404_beside_a_good_document": missing,
             "identical_track_bytes": len(tracks) == 1,
             "outputDir": sorted(p.name for p in out_dir.iterdir()),
             "server_tmp_leftovers": sorted(p.name for p in (work / "awkward-tmp").iterdir())}

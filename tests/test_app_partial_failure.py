@@ -5,11 +5,15 @@ and no temporary file.
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -74,6 +78,29 @@ def test_http_partial_failure_with_separate(server, media, tmp_path):
     assert "cannot decode" in views["d1"]["metadata"]["error"]["message"]
     (track,) = [a for a in views["d2"]["annotations"] if "AudioDocument" in a["@type"]]
     assert [p.name for p in tmp_path.iterdir()] == [Path(track["properties"]["location"]).name]
+
+
+def test_http_location_beside_a_missing_one(server, media, tmp_path):
+    """An http:// location (a local http.server, a file name with spaces, brackets and accents)
+    gives the same TimeFrames as the file itself; a 404 beside it costs only its own document."""
+    name = "Émission spéciale [1984] (partie 2).wav"
+    shutil.copyfile(media["wav"], tmp_path / name)
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/{urllib.parse.quote(name)}"
+    try:
+        body = source_mmif(("audio/wav", media["wav"]), ("audio/wav", media["wav"]))
+        body = body.replace(media["wav"].as_uri(), url, 1).replace(media["wav"].as_uri(), url + ".gone", 1)
+        status, _, out = server.request(body)
+    finally:
+        httpd.shutdown()
+    assert status == 200, out[:3000]
+    frames = check_tiling(out, {"d1": media_duration(media["wav"])})["d1"]
+    assert frames == check_tiling(server.request(source_mmif(("audio/wav", media["wav"])))[2],
+                                  {"d1": media_duration(media["wav"])})["d1"]
+    msg = views_by_document(out)["d2"]["metadata"]["error"]["message"]
+    assert "document d2" in msg and url + ".gone" in msg and "404" in msg, msg
 
 
 def test_http_every_document_failed(server, media, tmp_path):
