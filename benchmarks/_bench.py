@@ -36,8 +36,9 @@ def env_single_thread(extra: dict | None = None) -> dict:
     return env
 
 
-def pinned(cmd: list[str]) -> list[str]:
-    return ["taskset", "-c", CPU, *cmd]
+def pinned(cmd: list[str], cpu: str = CPU) -> list[str]:
+    """`cmd` on one core: BENCH_CPU's, or `cpu` when a driver runs two systems side by side."""
+    return ["taskset", "-c", cpu, *cmd]
 
 
 def run_measured(cmd: list[str], cwd: Path = REPO, env: dict | None = None, log: Path | None = None,

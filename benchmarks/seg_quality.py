@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from _bench import (DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, pinned, run_measured,
+from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, pinned, run_measured,
                     venv_python)
 
 sys.path.insert(0, str(REPO))
@@ -39,7 +39,7 @@ LABELS = {
 }
 
 
-def run_system(name: str, inputs: list[Path], out_dir: Path, ours_cmd: str | None) -> dict:
+def run_system(name: str, inputs: list[Path], out_dir: Path, ours_cmd: str | None, cpu: str = CPU) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.json"):
         old.unlink()
@@ -51,7 +51,7 @@ def run_system(name: str, inputs: list[Path], out_dir: Path, ours_cmd: str | Non
         if not Path(py).exists():
             return {"error": f"{py} missing (run benchmarks/setup_comparisons.sh)"}
         cmd = [py, str(SYSTEMS_DIR / runner), *map(str, inputs), "--out", str(out_dir)]
-    r = run_measured(pinned(cmd), log=out_dir / "run.log")
+    r = run_measured(pinned(cmd, cpu), log=out_dir / "run.log")
     if r["returncode"] != 0:
         tail = (out_dir / "run.log").read_text(errors="replace").strip().splitlines()[-3:]
         r["error"] = f"exit {r['returncode']}: " + " / ".join(tail).replace("|", "/")

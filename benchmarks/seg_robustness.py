@@ -1,0 +1,214 @@
+"""Segmentation under archive channels (issue 25, item 6): the SEG programmes re-encoded through
+GSM 06.10, AMR-NB 7.95 kb/s and 32 kb/s MP3, band-limited to 8 kHz, and at -35 dBFS, plus the
+untouched originals; ours, Silero VAD and inaSpeechSegmenter scored per condition in one run by
+one scorer (segmenter.scoring.score_directory, collar 0.25 s, as seg_quality.py).
+
+    .venv/bin/python benchmarks/seg_robustness.py [--model DIR] [--systems ours,silero]
+        [--ref-dir DIR] [--conditions gsm,mp3_32k] [--score-only]
+
+The copies live in a temporary folder (16 kHz mono PCM16 WAV, the references' length). The codecs
+go through segmenter.training.codecs.code, which removes the codec delay, so the original
+references score every copy (MP3 keeps 20 ms of its 69 ms delay, as codecs.align searches only
++-50 ms: far inside the 0.25 s collar). Each system runs once over every copy, in its own process
+with one thread pinned to one core; two at a time on two cores, as the copies are made.
+Writes benchmarks/out/seg_robustness.{md,json}; hypotheses in
+benchmarks/out/seg_robustness/<system>/<condition>__<programme>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from _bench import CPU, DEFAULT_CORPUS, OUT, REPO
+from seg_quality import LABELS, SYSTEMS, load_hypotheses, run_system
+
+sys.path.insert(0, str(REPO))
+from segmenter.media import SAMPLE_RATE, read_audio  # noqa: E402
+from segmenter.pipeline import DEFAULT_SEGMENTER, MODEL_ENV, resolve_model_dir  # noqa: E402
+from segmenter.scoring import score_directory  # noqa: E402
+from segmenter.training.codecs import code  # noqa: E402
+
+LEVEL_DBFS = -35.0  # RMS of the whole programme, re 1.0 = full scale
+DEFAULT_SYSTEMS = ("ours", "silero-vad", "inaSpeechSegmenter")
+ALIASES = {"silero": "silero-vad", "ina": "inaSpeechSegmenter"}  # the venv names
+WORKERS = 2  # copies made, or systems run, at once (each pinned to its own core)
+
+
+def band_limit_8k(x: np.ndarray) -> np.ndarray:
+    """Resampled to 8 kHz and back: a telephone-band copy without a codec."""
+    return resample_poly(resample_poly(x, 1, 2), 2, 1)[:len(x)]
+
+
+def at_level(x: np.ndarray, dbfs: float = LEVEL_DBFS) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return x * (10 ** (dbfs / 20) / rms) if rms > 0 else x
+
+
+# condition -> (label, transform); "original" is the reference row (the file itself, not a copy)
+CONDITIONS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray] | None]] = {
+    "original": ("original (reference)", None),
+    "gsm": ("GSM 06.10 (13 kb/s)", lambda x: code(x, "gsm")),
+    "amr_nb": ("AMR-NB 7.95 kb/s", lambda x: code(x, "amr_nb:7.95k")),
+    "mp3_32k": ("MP3 32 kb/s", lambda x: code(x, "mp3:32k")),
+    "band_8k": ("8 kHz band limit (16 -> 8 -> 16 kHz)", band_limit_8k),
+    "level_-35dBFS": (f"{LEVEL_DBFS:g} dBFS RMS", at_level),
+}
+
+
+def comma_list(choices: list[str], aliases: dict[str, str] | None = None) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = list(dict.fromkeys((aliases or {}).get(n.strip(), n.strip()) for n in text.split(",") if n.strip()))
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"{', '.join(bad) or 'nothing'}: choose from {', '.join(choices)}")
+        return names
+    return parse
+
+
+def make_copy(wav: Path, condition: str, work: Path) -> Path:
+    """`work/<condition>__<stem>.wav`: the programme through the condition's transform."""
+    out = work / f"{condition}__{wav.stem}.wav"
+    transform = CONDITIONS[condition][1]
+    if transform is None:
+        out.symlink_to(wav.resolve())
+    else:
+        y = transform(read_audio(wav))
+        sf.write(out, np.clip(y, -1, 32767 / 32768), SAMPLE_RATE, subtype="PCM_16")
+    return out
+
+
+def make_copies(wavs: list[Path], conditions: list[str], work: Path) -> list[Path]:
+    jobs = [(w, c) for c in conditions for w in wavs]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return list(pool.map(lambda job: make_copy(job[0], job[1], work), jobs))
+
+
+def run_systems(names: list[str], inputs: list[Path], out_dir: Path) -> tuple[dict, dict]:
+    """Each system once over every copy, two at a time on two cores (BENCH_CPU's and another
+    this process may use); the run records and each system's wall seconds."""
+    cores: queue.Queue[str] = queue.Queue()
+    for core in ([CPU] + [str(c) for c in sorted(os.sched_getaffinity(0)) if str(c) != CPU])[:WORKERS]:
+        cores.put(core)
+
+    def run(name: str) -> tuple[dict, float]:
+        core, t = cores.get(), time.perf_counter()
+        try:
+            r = run_system(name, inputs, out_dir / name, None, cpu=core)
+        finally:
+            cores.put(core)
+        print(f"{name}: {time.perf_counter() - t:.0f} s on core {core} {r.get('error', '')}", file=sys.stderr)
+        return r, time.perf_counter() - t
+    with ThreadPoolExecutor(cores.qsize()) as pool:
+        done = dict(zip(names, pool.map(run, names)))
+    return {n: r for n, (r, _) in done.items()}, {n: s for n, (_, s) in done.items()}
+
+
+def lowest(scores: dict[str, dict]) -> list[str]:
+    ders = {n: r["detection_error_rate"] for n, r in scores.items() if "detection_error_rate" in r}
+    best = min(ders.values(), default=None)
+    return [n for n, d in ders.items() if d == best]
+
+
+def markdown(doc: dict) -> str:
+    systems = doc["systems"]
+    lines = [f"SEG programmes: {doc['programmes']} ({doc['audio_seconds'] / 3600:.3f} h each condition, "
+             f"{doc['ref_dir']}); ours = {doc['model']}; collar {doc['collar']} s; "
+             "one scorer (segmenter.scoring.score_directory) for all.", "",
+             "| condition | " + " | ".join(f"{n} DER | {n} F1" for n in systems) + " | lowest DER |",
+             "|---" * (2 + 2 * len(systems)) + "|"]
+    for cond, c in doc["conditions"].items():
+        cells = []
+        for n in systems:
+            r = c["scores"][n]
+            cells += ["not run", r["error"][:80]] if "error" in r else \
+                [f"{r['detection_error_rate']:.4f}", f"{r['f1']:.4f}"]
+        lines.append(f"| {c['label']} | " + " | ".join(cells) + f" | {', '.join(c['lowest']) or 'n/a'} |")
+    met = doc["ours_lowest_everywhere"]
+    lines += ["", "Target: ours has the lowest detection error rate in every condition: " +
+              ("n/a (ours not in the run)" if met is None else "**met**" if met else "**not met**") + "."]
+    if doc["seconds"]["systems"]:
+        lines += ["", f"Wall time: copies {doc['seconds']['copies']:.0f} s, " +
+                  ", ".join(f"{n} {s:.0f} s" for n, s in doc["seconds"]["systems"].items()) +
+                  f", total {doc['seconds']['total']:.0f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref-dir", type=Path, default=DEFAULT_CORPUS / "seg",
+                    help="programmes in the dev SEG layout (prog_NN.{wav,json,npy}); default the dev set")
+    ap.add_argument("--model", type=Path, help=f"our segmenter (default ${MODEL_ENV}, else pretrained/{DEFAULT_SEGMENTER})")
+    ap.add_argument("--systems", type=comma_list(list(SYSTEMS), ALIASES), default=list(DEFAULT_SYSTEMS),
+                    help=f"comma-separated, from {', '.join(SYSTEMS)} (silero, ina for short); "
+                         f"default {','.join(DEFAULT_SYSTEMS)}")
+    ap.add_argument("--conditions", type=comma_list(list(CONDITIONS)), default=list(CONDITIONS),
+                    help=f"comma-separated, from {', '.join(CONDITIONS)}; default all")
+    ap.add_argument("--score-only", action="store_true", help="score the saved hypotheses, run nothing")
+    ap.add_argument("--collar", type=float, default=0.25)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+
+    refs = sorted(args.ref_dir.glob("*.json"))
+    missing = [r.with_suffix(".wav").name for r in refs if not r.with_suffix(".wav").is_file()]
+    if not refs or missing:
+        sys.exit(f"{args.ref_dir}: no programmes in the SEG layout (NN.json + NN.wav)"
+                 + (f"; no audio for {', '.join(missing[:5])}" if missing else ""))
+    try:
+        model = resolve_model_dir(args.model, MODEL_ENV, DEFAULT_SEGMENTER)
+    except FileNotFoundError as e:
+        sys.exit(str(e))
+    os.environ[MODEL_ENV] = str(model.resolve())  # run_ours.py loads this one
+    wavs = [r.with_suffix(".wav") for r in refs]
+
+    t0 = time.perf_counter()
+    seconds: dict = {"systems": {}}
+    runs: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="seg_robustness_") as tmp:
+        if not args.score_only:
+            copies = make_copies(wavs, args.conditions, Path(tmp))
+            seconds["copies"] = time.perf_counter() - t0
+            print(f"{len(copies)} copies in {seconds['copies']:.0f} s", file=sys.stderr)
+            runs, seconds["systems"] = run_systems(args.systems, copies, args.out / "seg_robustness")
+    seconds.setdefault("copies", 0.0)
+    seconds["total"] = time.perf_counter() - t0
+
+    conditions = {}
+    for cond in args.conditions:
+        scores = {}
+        for name in args.systems:
+            hyps = load_hypotheses(args.out / "seg_robustness" / name, [f"{cond}__{w.stem}" for w in wavs])
+            if hyps is None:
+                scores[name] = {"error": runs.get(name, {}).get("error", "no hypotheses")}
+                continue
+            scores[name] = score_directory(args.ref_dir, {k.split("__", 1)[1]: v for k, v in hyps.items()},
+                                           collar=args.collar)
+        conditions[cond] = {"label": CONDITIONS[cond][0], "scores": scores, "lowest": lowest(scores)}
+    ours_everywhere = None if "ours" not in args.systems else all(
+        "ours" in c["lowest"] for c in conditions.values())
+    doc = {"ref_dir": str(args.ref_dir), "programmes": len(refs), "model": str(model),
+           "audio_seconds": sum(json.loads(r.read_text())["duration"] for r in refs),
+           "collar": args.collar, "level_dbfs": LEVEL_DBFS,
+           "systems": {n: LABELS[n] for n in args.systems}, "conditions": conditions,
+           "ours_lowest_everywhere": ours_everywhere, "runs": runs, "seconds": seconds,
+           "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    md = markdown(doc)
+    print(md)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "seg_robustness.md").write_text(md)
+    (args.out / "seg_robustness.json").write_text(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    main()
