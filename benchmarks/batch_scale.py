@@ -129,11 +129,12 @@ def main() -> int:
     for i in range(args.rounds):
         rnd = {}
         for n in (1, 2):
+            load = os.getloadavg()[0]  # other work on the machine shows here
             e = end_to_end(n, seg, work / f"e2e-{n}-{i}", params, log)
             assert e["returncode"] == 0 and len(e["index"]) == 12, e
             w = on_cluster(n, seg, work / f"warm-{n}-{i}", params, warm=progs[0])
             rnd[n] = {"end_to_end": e["seconds"], "warm": w["seconds"], "busy": w["busy_seconds"],
-                      "cluster_start": w["cluster_start"]}
+                      "cluster_start": w["cluster_start"], "load": load}
             print(f"round {i}, {n} worker(s): end to end {e['seconds']:.1f} s, warm {w['seconds']:.1f} s "
                   f"(busy {w['busy_seconds']:.1f} s), cluster start {w['cluster_start']:.1f} s", file=sys.stderr)
         res["rounds"].append(rnd)
@@ -180,7 +181,9 @@ def report(res: dict) -> str:
         "", *rows, "",
         f"median speed-up of 2 workers over 1: end to end {statistics.median(e_ratio):.2f}x, warm "
         f"{statistics.median(w_ratio):.2f}x. Cluster start-up (in the end-to-end times only): "
-        + ", ".join(f"{r[n]['cluster_start']:.1f} s" for r in res["rounds"] for n in (1, 2)), "",
+        + ", ".join(f"{r[n]['cluster_start']:.1f} s" for r in res["rounds"] for n in (1, 2))
+        + ". Load average before each pair: " + ", ".join(f"{r[n]['load']:.1f}" for r in res["rounds"] for n in (1, 2)),
+        "",
         f"rerun over finished outputs: {rr['seconds']:.2f} s = {100 * rr['seconds'] / rr['first']:.1f} % of the "
         f"first 2-worker run ({rr['first']:.1f} s)", "",
         f"collection: {col['files']} files ({col['audio_hours']:.2f} h) on a fresh 2-worker cluster in "

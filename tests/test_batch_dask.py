@@ -61,19 +61,21 @@ def scheduler(require_model, tmp_path_factory):
     d = tmp_path_factory.mktemp("dask")
     sched_file = d / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(sched_file)], cwd=d, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=open(d / "scheduler.log", "wb"))]
+    procs = []
+
+    def start(*args: str) -> subprocess.Popen:
+        with open(d / f"{args[0]}.log", "wb") as log:
+            procs.append(subprocess.Popen([DASK, *args, "--host", "127.0.0.1", "--no-dashboard"], cwd=d, env=env,
+                                          start_new_session=True, stdout=log, stderr=subprocess.STDOUT))
+        return procs[-1]
     try:
+        sched = start("scheduler", "--port", "0", "--scheduler-file", str(sched_file))
         deadline = time.time() + 60
         while not sched_file.exists():
-            assert time.time() < deadline and procs[0].poll() is None, (d / "scheduler.log").read_text()
+            assert time.time() < deadline and sched.poll() is None, (d / "scheduler.log").read_text()
             time.sleep(0.2)
         address = json.loads(sched_file.read_text())["address"]
-        procs.append(subprocess.Popen([DASK, "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                       "--host", "127.0.0.1", "--no-dashboard"], cwd=d, env=env,
-                                      start_new_session=True, stdout=subprocess.DEVNULL,
-                                      stderr=open(d / "worker.log", "wb")))
+        start("worker", address, "--nworkers", "2", "--nthreads", "1")
         from distributed import Client
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
