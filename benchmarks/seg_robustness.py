@@ -9,10 +9,11 @@ one scorer (segmenter.scoring.score_directory, collar 0.25 s, as seg_quality.py)
 The copies live in a temporary folder (16 kHz mono PCM16 WAV, the references' length). The codecs
 go through segmenter.training.codecs.code, which removes the codec delay, so the original
 references score every copy (MP3 keeps 20 ms of its 69 ms delay, as codecs.align searches only
-+-50 ms: far inside the 0.25 s collar). Each system runs once over every copy, in its own process
-with one thread pinned to one core; two at a time on two cores, as the copies are made.
++-50 ms: far inside the 0.25 s collar). Copies are made two at a time; then each system runs once
+per condition, in its own process with one thread pinned to one core, two processes at a time on
+two cores, the slowest systems first so both cores finish together.
 Writes benchmarks/out/seg_robustness.{md,json}; hypotheses in
-benchmarks/out/seg_robustness/<system>/<condition>__<programme>.json.
+benchmarks/out/seg_robustness/<system>/<condition>/<programme>.json.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ LEVEL_DBFS = -35.0  # RMS of the whole programme, re 1.0 = full scale
 DEFAULT_SYSTEMS = ("ours", "silero-vad", "inaSpeechSegmenter")
 ALIASES = {"silero": "silero-vad", "ina": "inaSpeechSegmenter"}  # the venv names
 WORKERS = 2  # copies made, or systems run, at once (each pinned to its own core)
+SLOW_FIRST = ("inaSpeechSegmenter", "brandeis-acs", "silero-vad")  # started first; the rest after
 
 
 def band_limit_8k(x: np.ndarray) -> np.ndarray:
@@ -56,7 +58,7 @@ def at_level(x: np.ndarray, dbfs: float = LEVEL_DBFS) -> np.ndarray:
     return x * (10 ** (dbfs / 20) / rms) if rms > 0 else x
 
 
-# condition -> (label, transform); "original" is the reference row (the file itself, not a copy)
+# condition -> (label, transform); "original" is the reference row (the files themselves)
 CONDITIONS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray] | None]] = {
     "original": ("original (reference)", None),
     "gsm": ("GSM 06.10 (13 kb/s)", lambda x: code(x, "gsm")),
@@ -69,7 +71,8 @@ CONDITIONS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray] | None]] = {
 
 def comma_list(choices: list[str], aliases: dict[str, str] | None = None) -> Callable[[str], list[str]]:
     def parse(text: str) -> list[str]:
-        names = list(dict.fromkeys((aliases or {}).get(n.strip(), n.strip()) for n in text.split(",") if n.strip()))
+        given = [n.strip() for n in text.split(",") if n.strip()]
+        names = list(dict.fromkeys((aliases or {}).get(n, n) for n in given))
         bad = [n for n in names if n not in choices]
         if bad or not names:
             raise argparse.ArgumentTypeError(f"{', '.join(bad) or 'nothing'}: choose from {', '.join(choices)}")
@@ -77,42 +80,43 @@ def comma_list(choices: list[str], aliases: dict[str, str] | None = None) -> Cal
     return parse
 
 
-def make_copy(wav: Path, condition: str, work: Path) -> Path:
-    """`work/<condition>__<stem>.wav`: the programme through the condition's transform."""
-    out = work / f"{condition}__{wav.stem}.wav"
-    transform = CONDITIONS[condition][1]
-    if transform is None:
-        out.symlink_to(wav.resolve())
-    else:
-        y = transform(read_audio(wav))
-        sf.write(out, np.clip(y, -1, 32767 / 32768), SAMPLE_RATE, subtype="PCM_16")
-    return out
+def make_copy(wav: Path, condition: str, work: Path) -> None:
+    """`work/<condition>/<stem>.wav`: the programme through the condition's transform."""
+    y = CONDITIONS[condition][1](read_audio(wav))
+    sf.write(work / condition / wav.name, np.clip(y, -1, 32767 / 32768), SAMPLE_RATE, subtype="PCM_16")
 
 
-def make_copies(wavs: list[Path], conditions: list[str], work: Path) -> list[Path]:
-    jobs = [(w, c) for c in conditions for w in wavs]
+def make_copies(wavs: list[Path], conditions: list[str], work: Path) -> dict[str, list[Path]]:
+    """Each condition's inputs: the originals themselves, or copies in `work/<condition>/`."""
+    coded = [c for c in conditions if CONDITIONS[c][1] is not None]
+    for c in coded:
+        (work / c).mkdir()
     with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(lambda job: make_copy(job[0], job[1], work), jobs))
+        list(pool.map(lambda job: make_copy(job[0], job[1], work), [(w, c) for c in coded for w in wavs]))
+    return {c: [work / c / w.name for w in wavs] if c in coded else wavs for c in conditions}
 
 
-def run_systems(names: list[str], inputs: list[Path], out_dir: Path) -> tuple[dict, dict]:
-    """Each system once over every copy, two at a time on two cores (BENCH_CPU's and another
-    this process may use); the run records and each system's wall seconds."""
+def run_systems(names: list[str], inputs: dict[str, list[Path]], out_dir: Path) -> dict[str, dict]:
+    """Each system once per condition (`out_dir/<system>/<condition>/`), two processes at a time,
+    each on its own core (BENCH_CPU's and another this process may use): the run records."""
     cores: queue.Queue[str] = queue.Queue()
     for core in ([CPU] + [str(c) for c in sorted(os.sched_getaffinity(0)) if str(c) != CPU])[:WORKERS]:
         cores.put(core)
+    jobs = sorted(((n, c) for n in names for c in inputs),
+                  key=lambda job: SLOW_FIRST.index(job[0]) if job[0] in SLOW_FIRST else len(SLOW_FIRST))
 
-    def run(name: str) -> tuple[dict, float]:
-        core, t = cores.get(), time.perf_counter()
+    def run(job: tuple[str, str]) -> dict:
+        name, cond = job
+        core = cores.get()
         try:
-            r = run_system(name, inputs, out_dir / name, None, cpu=core)
+            r = run_system(name, inputs[cond], out_dir / name / cond, None, cpu=core)
         finally:
             cores.put(core)
-        print(f"{name}: {time.perf_counter() - t:.0f} s on core {core} {r.get('error', '')}", file=sys.stderr)
-        return r, time.perf_counter() - t
+        print(f"{name} {cond}: {r['seconds']:.0f} s on core {core} {r.get('error', '')}", file=sys.stderr)
+        return r
     with ThreadPoolExecutor(cores.qsize()) as pool:
-        done = dict(zip(names, pool.map(run, names)))
-    return {n: r for n, (r, _) in done.items()}, {n: s for n, (_, s) in done.items()}
+        done = dict(zip(jobs, pool.map(run, jobs)))
+    return {n: {c: done[n, c] for c in inputs} for n in names}
 
 
 def lowest(scores: dict[str, dict]) -> list[str]:
@@ -139,9 +143,10 @@ def markdown(doc: dict) -> str:
     lines += ["", "Target: ours has the lowest detection error rate in every condition: " +
               ("n/a (ours not in the run)" if met is None else "**met**" if met else "**not met**") + "."]
     if doc["seconds"]["systems"]:
-        lines += ["", f"Wall time: copies {doc['seconds']['copies']:.0f} s, " +
+        lines += ["", f"Wall time {doc['seconds']['total']:.0f} s: copies {doc['seconds']['copies']:.0f} s, "
+                  "then two cores running " +
                   ", ".join(f"{n} {s:.0f} s" for n, s in doc["seconds"]["systems"].items()) +
-                  f", total {doc['seconds']['total']:.0f} s."]
+                  " (summed over conditions)."]
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +154,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref-dir", type=Path, default=DEFAULT_CORPUS / "seg",
                     help="programmes in the dev SEG layout (prog_NN.{wav,json,npy}); default the dev set")
-    ap.add_argument("--model", type=Path, help=f"our segmenter (default ${MODEL_ENV}, else pretrained/{DEFAULT_SEGMENTER})")
+    ap.add_argument("--model", type=Path,
+                    help=f"our segmenter (default ${MODEL_ENV}, else pretrained/{DEFAULT_SEGMENTER})")
     ap.add_argument("--systems", type=comma_list(list(SYSTEMS), ALIASES), default=list(DEFAULT_SYSTEMS),
                     help=f"comma-separated, from {', '.join(SYSTEMS)} (silero, ina for short); "
                          f"default {','.join(DEFAULT_SYSTEMS)}")
@@ -173,27 +179,26 @@ def main() -> None:
     wavs = [r.with_suffix(".wav") for r in refs]
 
     t0 = time.perf_counter()
-    seconds: dict = {"systems": {}}
+    seconds: dict = {"copies": 0.0, "systems": {}}
     runs: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="seg_robustness_") as tmp:
-        if not args.score_only:
-            copies = make_copies(wavs, args.conditions, Path(tmp))
+    if not args.score_only:
+        with tempfile.TemporaryDirectory(prefix="seg_robustness_") as tmp:
+            inputs = make_copies(wavs, args.conditions, Path(tmp))
             seconds["copies"] = time.perf_counter() - t0
-            print(f"{len(copies)} copies in {seconds['copies']:.0f} s", file=sys.stderr)
-            runs, seconds["systems"] = run_systems(args.systems, copies, args.out / "seg_robustness")
-    seconds.setdefault("copies", 0.0)
+            print(f"copies made in {seconds['copies']:.0f} s", file=sys.stderr)
+            runs = run_systems(args.systems, inputs, args.out / "seg_robustness")
+        seconds["systems"] = {n: sum(r["seconds"] for r in runs[n].values()) for n in args.systems}
     seconds["total"] = time.perf_counter() - t0
 
     conditions = {}
     for cond in args.conditions:
         scores = {}
         for name in args.systems:
-            hyps = load_hypotheses(args.out / "seg_robustness" / name, [f"{cond}__{w.stem}" for w in wavs])
+            hyps = load_hypotheses(args.out / "seg_robustness" / name / cond, [w.stem for w in wavs])
             if hyps is None:
-                scores[name] = {"error": runs.get(name, {}).get("error", "no hypotheses")}
+                scores[name] = {"error": runs.get(name, {}).get(cond, {}).get("error", "no hypotheses")}
                 continue
-            scores[name] = score_directory(args.ref_dir, {k.split("__", 1)[1]: v for k, v in hyps.items()},
-                                           collar=args.collar)
+            scores[name] = score_directory(args.ref_dir, hyps, collar=args.collar)
         conditions[cond] = {"label": CONDITIONS[cond][0], "scores": scores, "lowest": lowest(scores)}
     ours_everywhere = None if "ours" not in args.systems else all(
         "ours" in c["lowest"] for c in conditions.values())
