@@ -1,9 +1,7 @@
-"""On-the-fly mixing of real recordings into labelled training examples.
-
-Segmentation examples are short "programmes": a few blocks of speech, speech over music or
-noise, music (sometimes with sung lines), noise and silence, at varied levels and SNRs,
-with telephone-band and low-pass channels. Separation examples are speech + background
-mixtures with their clean parts. Everything draws from a seeded numpy Generator.
+"""On-the-fly mixing of real recordings: the pools of clips, the pieces both trainers mix from
+(speech passages, backgrounds, channel filters), and the separator's speech + background
+mixtures with their clean parts (the segmenter's programmes are in `programmes.py`).
+Everything draws from a seeded numpy Generator.
 """
 from __future__ import annotations
 
@@ -224,11 +222,7 @@ def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
     return bank[idx] * np.float32(10 ** (level_db / 20))
 
 
-BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
-BLOCK_WEIGHTS = np.array([2.0, 1.5, 1.5, 0.7, 1.8, 2.0, 2.5, 1.0])
-
-
-def _background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     if kind == "music":
         return excerpt(pools["music"], n, rng), MUSIC
     if kind == "sung":
@@ -238,56 +232,6 @@ def _background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Genera
     if kind in ("noise", "steady"):
         return excerpt(pools[kind], n, rng), NOISE
     return np.zeros(n, np.float32), SILENCE
-
-
-def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Audio and 4-class frame labels of one block."""
-    frames = n // HOP
-    level = rng.uniform(-40, -12)
-    if kind.startswith("speech"):
-        bg_kind = kind.split("_")[1] if "_" in kind else "silence"
-        speech, active = speech_passage(pools["speech"], n, rng)
-        if rng.random() < 0.25:
-            speech = telephone(speech, rng)
-        speech = set_level(speech, level, rms_db(speech[np.repeat(active, HOP)]) if active.any() else None)
-        bg, bg_label = _background(bg_kind, pools, n, rng)
-        if bg_label != SILENCE:
-            bg = set_level(bg, level - rng.uniform(-5, 25))
-        labels = np.where(active, SPEECH, bg_label).astype(np.int8)
-        return speech + bg, labels
-    if kind == "silence":
-        audio = (set_level(excerpt(pools["noise"], n, rng), rng.uniform(-75, -58))
-                 if rng.random() < 0.6 else np.zeros(n, np.float32))
-        return audio, np.full(frames, SILENCE, np.int8)
-    audio, label = _background(kind, pools, n, rng)
-    return set_level(audio, level), np.full(frames, label, np.int8)
-
-
-def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled mini-programme of 1-3 blocks; audio (samples) and labels (frames)."""
-    frames = int(seconds * 100)
-    k = int(rng.integers(1, 4))
-    bounds = np.array([0, frames])
-    while k > 1 and np.diff(bounds).min() < 100:  # blocks of at least one second
-        bounds = np.concatenate(([0], np.sort(rng.integers(100, frames - 100, size=k - 1)), [frames]))
-    kinds = rng.choice(BLOCKS, size=k, p=BLOCK_WEIGHTS / BLOCK_WEIGHTS.sum())
-    audio, labels = [], []
-    for kind, a, b in zip(kinds, bounds[:-1], bounds[1:]):
-        x, y = block(str(kind), pools, (b - a) * HOP, rng)
-        f = min(80, len(x) // 2)
-        ramp = np.linspace(0, 1, f, dtype=np.float32)
-        x[:f] *= ramp
-        x[-f:] *= ramp[::-1]
-        audio.append(x)
-        labels.append(y)
-    x = np.concatenate(audio)
-    if rng.random() < 0.15:
-        x = lowpass(x, rng)
-    x = x + pink_floor(len(x), rng.uniform(-90, -66), rng)
-    peak = np.max(np.abs(x))
-    if peak > 0.95:
-        x *= 0.95 / peak
-    return x.astype(np.float32), np.concatenate(labels)
 
 
 def speed_changed(x: np.ndarray, speed: Fraction) -> np.ndarray:
@@ -316,10 +260,10 @@ def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.ran
     if rng.random() < 0.5:
         low, high = SPEEDS[kind]
         speed = Fraction(float(np.exp(rng.uniform(np.log(low), np.log(high))))).limit_denominator(20)
-        source, _ = _background(kind, pools, int(np.ceil(n * float(speed))) + 64, rng)
+        source, _ = background(kind, pools, int(np.ceil(n * float(speed))) + 64, rng)
         bg = speed_changed(source, speed)[:n]
     else:
-        bg, _ = _background(kind, pools, n, rng)
+        bg, _ = background(kind, pools, n, rng)
     return coloured(bg, rng) if rng.random() < 0.5 else bg
 
 
