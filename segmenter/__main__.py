@@ -82,12 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     add_smoothing(p)
 
     sub.add_parser("train", help="train the segmentation model (see --help)", add_help=False)
-    sub.add_parser("train-separator", help="train the separation model (see --help)", add_help=False)
+    sub.add_parser("train-separator", help="train the separation model: --recipe FILE (see --help)",
+                   add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("train", "train-separator"):
-        from .training import train_segmenter, train_separator
-        (train_segmenter if argv[0] == "train" else train_separator).main(argv[1:])
+        from .training import train_segmenter, train_separator, train_separator_v2
+        # train-separator --recipe FILE: separator-v2 from its recipe; without: separator-v20's options
+        recipe = any(a == "--recipe" or a.startswith("--recipe=") for a in argv[1:])
+        trainer = train_segmenter if argv[0] == "train" else train_separator_v2 if recipe else train_separator
+        trainer.main(argv[1:])
         return 0
     args = ap.parse_args(argv)
     try:

@@ -100,13 +100,15 @@ CHECKPOINT = "checkpoint"
 
 
 def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callable[[Stage, np.random.Generator], tuple],
-                 out_dir: Path, seed: int, init_scale: float = 1.0, init: Path | None = None):
+                 out_dir: Path, seed: int, init_scale: float = 1.0, init: Path | None = None,
+                 build: Callable = build_keras):
     """Train through `stages`, each with its own cosine learning rate, and return the final model.
 
     After every `checkpoint_steps` the model, its optimizer and the position are saved in
     `out_dir/checkpoint`, and a run started again on the same `out_dir` resumes from there: batch
     i of a stage's epoch e is always drawn from the same seed, so a resumed run sees what an
     unbroken one would. The checkpoint is removed once the model of record is written.
+    `build(spec, init_scale)` makes the Keras model (another network family than `NetSpec`'s).
     """
     import keras
     ckpt = out_dir / CHECKPOINT
@@ -124,7 +126,7 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
         if first:
             model = keras.models.load_model(ckpt / "model.keras", custom_objects={"loss": loss})
         else:
-            fresh = build_keras(spec, init_scale)
+            fresh = build(spec, init_scale)
             if model is not None:
                 fresh.set_weights(model.get_weights())
             elif (ckpt / "model.keras").exists():  # a stage boundary: the last stage's weights
@@ -137,7 +139,7 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
         data = make_dataset(lambda rng, st=stage: batch_fn(st, rng), stage.checkpoint_steps, [seed, s], first)
         model.fit(data, epochs=stage.epochs, initial_epoch=first, verbose=2,
                   callbacks=[_checkpoint(ckpt, s, stage.epochs)])
-    final = build_keras(spec)
+    final = build(spec)
     final.set_weights(model.get_weights())
     return final
 
@@ -159,11 +161,11 @@ def _checkpoint(folder: Path, stage: int, epochs: int):
     return Checkpoint()
 
 
-def save_model(model, spec: NetSpec, out_dir: Path) -> None:
-    """The model of record without the optimizer's state (a third of the size), and its NumPy export;
-    then the checkpoint goes."""
+def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export) -> None:
+    """The model of record without the optimizer's state (a third of the size), and its NumPy export
+    (`exporter(model, spec, path)`); then the checkpoint goes."""
     model.save(out_dir / "model.keras")
-    export(model, spec, out_dir / "weights.npz")
+    exporter(model, spec, out_dir / "weights.npz")
     shutil.rmtree(out_dir / CHECKPOINT, ignore_errors=True)
 
 

@@ -1,0 +1,175 @@
+"""Separator-v2's signal path: STFT -> features on the compact frequency axis -> complex mask per
+band -> masked STFT -> inverse STFT, in NumPy, streamed in chunks with flat memory.
+
+The STFT has a 512-point square-root Hann window and a 256-sample hop (32 ms / 16 ms at 16 kHz):
+at 50 % overlap the square-root Hann windows in analysis and synthesis add up to exactly one, so
+the inverse is a plain overlap-add and a mask of one gives back the input sample for sample.
+The network's complex mask has one value per band (`bands`: every bin below 2 kHz, ERB bands
+above), spread to the bins by interpolation; its magnitude is bounded by MAX_GAIN. A complex mask
+also corrects the phase, which a magnitude mask leaves as the mixture's.
+
+Long inputs are processed in chunks of frames, each seen with the network's whole context on
+either side, so the output is the same as that of one pass over the whole input (to float
+rounding), and memory does not grow with the input's length.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .bands import expansion, pooling
+from .cmask_net import CmaskNet
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP = N_FFT // 2
+N_BINS = N_FFT // 2 + 1
+FULL_BINS = 64  # bins 0-63: every bin up to 1.97 kHz
+ERB_BANDS = 32  # 2-8 kHz
+BANDS = FULL_BINS + ERB_BANDS
+MAX_GAIN = 1.2  # the mask's largest magnitude
+COMPRESS = 0.3  # the power-law compression of the phase features (and of the loss)
+WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+N_FEATURES = BANDS + 2 * FULL_BINS
+CORE_FRAMES = 1875  # frames per chunk (30 s) besides the context either side
+
+
+def band_expansion() -> np.ndarray:
+    """(BANDS, N_BINS) interpolation from band values to bin values."""
+    return expansion(N_FFT, SAMPLE_RATE, FULL_BINS, ERB_BANDS)
+
+
+def band_pooling() -> np.ndarray:
+    return pooling(N_FFT, SAMPLE_RATE, FULL_BINS, ERB_BANDS)
+
+
+def frames_of(blocks: np.ndarray) -> np.ndarray:
+    """(n + 1, HOP) blocks of samples -> (n, N_BINS) complex STFT frames: frame i spans blocks i and i + 1."""
+    x = np.concatenate((blocks[:-1], blocks[1:]), axis=1) * WINDOW
+    return np.fft.rfft(x, axis=1).astype(np.complex64)
+
+
+def stft(audio: np.ndarray) -> np.ndarray:
+    """(frames, N_BINS): frame i is centred on sample i * HOP (zeros beyond the ends);
+    ceil(len / HOP) + 1 frames."""
+    n = -(-len(audio) // HOP)
+    padded = np.zeros((n + 2) * HOP, np.float32)
+    padded[HOP:HOP + len(audio)] = audio
+    return frames_of(padded.reshape(-1, HOP))
+
+
+def synthesis_blocks(spec: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Overlap-add: (frames, N_BINS) -> (samples of frames - 1 blocks, or frames blocks after
+    `previous`, the last frame's second half before these frames) and this last second half."""
+    y = np.fft.irfft(spec, N_FFT, axis=1).astype(np.float32) * WINDOW
+    first, second = y[:, :HOP], y[:, HOP:]
+    if previous is not None:
+        second = np.concatenate((previous[None], second))
+    else:
+        first = first[1:]
+    return (second[:-1] + first).reshape(-1), second[-1].copy()
+
+
+def istft(spec: np.ndarray, length: int) -> np.ndarray:
+    return synthesis_blocks(spec)[0][:length]
+
+
+def features(spec: np.ndarray) -> np.ndarray:
+    """(frames, N_BINS) complex -> (frames, N_FEATURES): log power per band (scaled as the
+    segmenter's features), then the compressed real and imaginary parts of the full-resolution
+    bins (|X|^0.3 with X's phase), which show the network the phase it corrects."""
+    power = spec.real ** 2 + spec.imag ** 2
+    band_power = power @ band_pooling()
+    low = spec[:, :FULL_BINS]
+    gain = (power[:, :FULL_BINS] + 1e-12) ** ((COMPRESS - 1) / 2)
+    return np.concatenate(((10.0 * np.log10(band_power + 1e-10) + 40.0) / 20.0,
+                           low.real * gain, low.imag * gain), axis=1).astype(np.float32)
+
+
+def bounded_mask(z: np.ndarray) -> np.ndarray:
+    """The network's (frames, 2 x BANDS) output -> complex (frames, BANDS) mask of magnitude
+    below MAX_GAIN: z's direction, its length through MAX_GAIN * tanh."""
+    re, im = z[:, :BANDS], z[:, BANDS:]
+    length = np.sqrt(re * re + im * im + 1e-8)
+    g = MAX_GAIN * np.tanh(length) / length
+    return (re * g + 1j * (im * g)).astype(np.complex64)
+
+
+def apply_mask(spec: np.ndarray, band_mask: np.ndarray) -> np.ndarray:
+    e = band_expansion()
+    return spec * ((band_mask.real @ e) + 1j * (band_mask.imag @ e)).astype(np.complex64)
+
+
+class ComplexMaskSeparator:
+    """A loaded separator-v2 network; `stream` separates a stream of sample blocks."""
+
+    def __init__(self, net: CmaskNet, core_frames: int = CORE_FRAMES):
+        if net.spec.inputs != N_FEATURES or net.spec.outputs != 2 * BANDS:
+            raise ValueError(f"network has {net.spec.inputs} inputs and {net.spec.outputs} outputs, expected "
+                             f"{N_FEATURES} and {2 * BANDS}")
+        self.net, self.core = net, core_frames
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "ComplexMaskSeparator":
+        return cls(CmaskNet.load(Path(model_dir) / "weights.npz"))
+
+    def masked(self, spec: np.ndarray) -> np.ndarray:
+        """One pass over (frames, N_BINS): the masked STFT."""
+        return apply_mask(spec, bounded_mask(self.net.forward(features(spec))))
+
+    def separate_audio(self, audio: np.ndarray) -> np.ndarray:
+        return np.concatenate(list(self.stream([audio])) or [np.zeros(0, np.float32)])[:len(audio)]
+
+    def stream(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The separated samples of a stream of 16 kHz mono float blocks, in order, exactly as
+        many as came in."""
+        previous, sent, length = None, 0, {}
+        for spec in self._masked_chunks(self._stft_chunks(blocks, length)):
+            out, previous = synthesis_blocks(spec, previous)
+            if "samples" in length:  # the input has ended: the last frames reach past it
+                out = out[:max(0, length["samples"] - sent)]
+            sent += len(out)
+            yield out
+
+    def _stft_chunks(self, blocks: Iterable[np.ndarray], length: dict) -> Iterator[np.ndarray]:
+        """STFT frames of the stream in chunks of about `core` frames; the last chunk's frames
+        end with the one centred past the end, as `stft` gives. At the end, `length["samples"]`
+        is the stream's length."""
+        buf = [np.zeros(HOP, np.float32)]
+        held, total = HOP, 0
+        for b in blocks:
+            b = np.asarray(b, np.float32).reshape(-1)
+            total += len(b)
+            buf.append(b)
+            held += len(b)
+            if held >= (self.core + 1) * HOP:
+                x = np.concatenate(buf)
+                n = len(x) // HOP
+                yield frames_of(x[:n * HOP].reshape(n, HOP))
+                buf, held = [x[(n - 1) * HOP:]], len(x) - (n - 1) * HOP
+        x = np.concatenate(buf)
+        n = -(-len(x) // HOP) + 1
+        padded = np.zeros(n * HOP, np.float32)
+        padded[:len(x)] = x
+        length["samples"] = total
+        yield frames_of(padded.reshape(n, HOP))
+
+    def _masked_chunks(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Masked STFT frames, in order: the network runs on `core` frames at a time with its
+        context (`spec.context` frames) of real frames on either side, where there are any."""
+        reach = self.net.spec.context
+        held = np.zeros((0, N_BINS), np.complex64)
+        feats = np.zeros((0, N_FEATURES), np.float32)
+        left = 0  # frames of context before the next core, at the start of `held`
+        for spec in chunks:
+            held, feats = np.concatenate((held, spec)), np.concatenate((feats, features(spec)))
+            while len(held) >= left + self.core + reach:
+                z = self.net.forward(feats[:left + self.core + reach])[left:left + self.core]
+                yield apply_mask(held[left:left + self.core], bounded_mask(z))
+                cut = max(0, left + self.core - reach)
+                held, feats, left = held[cut:], feats[cut:], left + self.core - cut
+        if len(held) > left:
+            z = self.net.forward(feats)[left:]
+            yield apply_mask(held[left:], bounded_mask(z))

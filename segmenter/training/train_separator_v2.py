@@ -1,0 +1,280 @@
+"""Train separator-v2 from a recipe: `python -m segmenter train-separator --recipe recipes/separator-v2.toml`.
+
+The recipe (see recipes/) names the sources, the mixing shares, the codecs, the network and the
+stages. A run that is stopped resumes from its last checkpoint when started again with the same
+--out. After training, the model is scored on a fixed, seeded set of held-out mixtures made from
+the training sources' held-out groups (never the dev corpus).
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .. import cmask
+from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export
+from ..pipeline import PRETRAINED
+from ..scoring import si_sdr
+from .codecs import check_available, code_many
+from .common import save_model, seed_everything, train_stages, write_card
+from .mixing import Pool, separation_mixture, set_level
+from .recipe import Recipe, RecipeError, Stage, load
+from .sources import SOURCES
+
+Kind = Literal["mixture", "clean", "speech-free"]
+MIN_SPEECH_FREE = 0.15
+# The loss (GTCRN's hybrid loss): 30 x compressed complex MSE + 70 x compressed magnitude MSE,
+# on spectra scaled by the mixture's RMS, plus the negative SI-SDR in bels, capped at 30 dB.
+LOSS_WEIGHTS = {"complex": 30.0, "magnitude": 70.0, "si_sdr_bels": 1.0}
+SDR_CAP = 1e-3  # -> SI-SDR at most 30 dB: clean speech cannot pull the loss without bound
+
+
+@dataclass(frozen=True)
+class MixShares:
+    """What share of the examples are speech-free backgrounds, clean speech (which must come out
+    untouched), and coded with a real codec; the rest are speech over a background."""
+    speech_free: float = MIN_SPEECH_FREE
+    clean: float = 0.1
+    codec: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not (MIN_SPEECH_FREE <= self.speech_free and 0 <= self.clean and self.speech_free + self.clean < 1
+                and 0 <= self.codec <= 1):
+            raise RecipeError(f"mixing shares must have speech_free >= {MIN_SPEECH_FREE}, clean >= 0, "
+                              f"their sum < 1 and 0 <= codec <= 1: {self}")
+
+    @classmethod
+    def from_recipe(cls, mixing: dict) -> "MixShares":
+        try:
+            return cls(**mixing)
+        except TypeError as e:
+            raise RecipeError(f"[mixing]: {e}") from None
+
+
+def network(recipe: Recipe) -> CmaskSpec:
+    n = recipe.network
+    return CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, n["width"], n["hidden"], tuple(n["dilations"]),
+                     n.get("kernel", 3))
+
+
+def example(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, shares: MixShares
+            ) -> tuple[np.ndarray, np.ndarray, Kind]:
+    """(input, target speech, kind). Mixtures are `separation_mixture`'s with speech; speech-free
+    examples are one of its backgrounds alone, at -38 to -16 dBFS; clean examples are its speech
+    alone, for which the target is the input."""
+    u = rng.random()
+    while True:
+        mix, speech, bg = separation_mixture(pools, seconds, rng)
+        if u < shares.speech_free:
+            return (set_level(bg, rng.uniform(-38, -16)) if speech.any() else mix), np.zeros_like(mix), "speech-free"
+        if speech.any():
+            break
+    if u < shares.speech_free + shares.clean:
+        return speech, speech, "clean"
+    return mix, speech, "mixture"
+
+
+def coded(drawn: list[tuple[np.ndarray, np.ndarray, Kind]], codecs: list[str], share: float,
+          rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, Kind]]:
+    """A `share` of the examples through one codec (drawn per batch): the input, and the target
+    speech coded alone (what the codec would give for the speech alone); a clean example's target
+    is its coded input, a speech-free one's stays silent."""
+    picked = [i for i in range(len(drawn)) if rng.random() < share] if codecs else []
+    if not picked:
+        return drawn
+    codec = str(rng.choice(codecs))
+    speech_of = [i for i in picked if drawn[i][2] == "mixture"]
+    out = code_many([drawn[i][0] for i in picked] + [drawn[i][1] for i in speech_of], codec)
+    inputs, speech = dict(zip(picked, out)), dict(zip(speech_of, out[len(picked):]))
+    result = list(drawn)
+    for i in picked:
+        mix, target, kind = drawn[i]
+        result[i] = (inputs[i], inputs[i] if kind == "clean" else speech.get(i, target), kind)
+    return result
+
+
+def arrays(drawn: list[tuple[np.ndarray, np.ndarray, Kind]]) -> tuple[np.ndarray, np.ndarray]:
+    """Network input (features of the mixture's STFT) and the loss's target: per frame the
+    mixture's and the speech's STFT, real and imaginary parts."""
+    xs, ys = [], []
+    for mix, speech, _ in drawn:
+        m, s = cmask.stft(mix), cmask.stft(speech)
+        xs.append(cmask.features(m))
+        ys.append(np.concatenate((m.real, m.imag, s.real, s.imag), axis=1))
+    return np.stack(xs), np.stack(ys).astype(np.float32)
+
+
+def _istft(re, im):
+    """`cmask.istft` in Keras ops: (batch, frames, bins) -> (batch, (frames - 1) * HOP)."""
+    from keras import ops
+    y = ops.irfft((re, im), cmask.N_FFT) * ops.convert_to_tensor(cmask.WINDOW)
+    blocks = y[:, :-1, cmask.HOP:] + y[:, 1:, :cmask.HOP]
+    return ops.reshape(blocks, (ops.shape(y)[0], -1))
+
+
+def _compressed(re, im, scale):
+    """|Y|^0.3 and Y's real and imaginary parts at that magnitude, Y scaled by `scale` first."""
+    from keras import ops
+    re, im = re * scale, im * scale
+    power = re * re + im * im + 1e-8
+    gain = ops.power(power, (cmask.COMPRESS - 1) / 2)
+    return ops.power(power, cmask.COMPRESS / 2), re * gain, im * gain
+
+
+def loss(y_true, y_pred):
+    """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
+    counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at 30 dB.
+    With no speech there is no SI-SDR: that term is then the output's level relative to the
+    mixture's (bels, floored at -3), which teaches the mask to close."""
+    from keras import ops
+    b = cmask.N_BINS
+    xr, xi, sr, si = (y_true[..., k * b:(k + 1) * b] for k in range(4))
+    re, im = y_pred[..., :cmask.BANDS], y_pred[..., cmask.BANDS:]
+    length = ops.sqrt(re * re + im * im + 1e-8)
+    g = cmask.MAX_GAIN * ops.tanh(length) / length
+    e = ops.convert_to_tensor(cmask.band_expansion())
+    mr, mi = ops.matmul(re * g, e), ops.matmul(im * g, e)
+    yr, yi = mr * xr - mi * xi, mr * xi + mi * xr
+    scale = 1.0 / ops.sqrt(ops.mean(xr * xr + xi * xi, axis=(1, 2), keepdims=True) + 1e-12)
+    cy, ayr, ayi = _compressed(yr, yi, scale)
+    cs, asr, asi = _compressed(sr, si, scale)
+    magnitude = ops.mean(ops.square(cy - cs), axis=(1, 2))
+    complex_ = ops.mean(ops.square(ayr - asr) + ops.square(ayi - asi), axis=(1, 2))
+    est, ref, mix = _istft(yr, yi), _istft(sr, si), _istft(xr, xi)
+    est = est - ops.mean(est, axis=1, keepdims=True)
+    ref = ref - ops.mean(ref, axis=1, keepdims=True)
+    ref_energy = ops.sum(ops.square(ref), axis=1)
+    target = (ops.sum(est * ref, axis=1) / (ref_energy + 1e-10))[:, None] * ref
+    t_energy = ops.sum(ops.square(target), axis=1)
+    sdr_bels = ops.log10((t_energy + 1e-10) / (ops.sum(ops.square(est - target), axis=1) + SDR_CAP * t_energy + 1e-10))
+    leak = ops.log10(ops.sum(ops.square(est), axis=1) / (ops.sum(ops.square(mix), axis=1) + 1e-10) + 1e-3)
+    w = LOSS_WEIGHTS
+    return (w["complex"] * complex_ + w["magnitude"] * magnitude
+            + w["si_sdr_bels"] * ops.where(ref_energy > 1e-8, -sdr_bels, leak))
+
+
+def heldout_set(pools: dict[str, Pool], recipe: Recipe, shares: MixShares) -> list[tuple[np.ndarray, np.ndarray, Kind]]:
+    """The same `[heldout] mixtures` examples of `seconds` every time (seeded), from held-out clips;
+    the shares of the training examples, no codecs."""
+    h = recipe.heldout
+    rng = np.random.default_rng(h["seed"])
+    return [example(pools, h["seconds"], rng, shares) for _ in range(h["mixtures"])]
+
+
+def evaluate(sep: cmask.ComplexMaskSeparator, examples: list[tuple[np.ndarray, np.ndarray, Kind]]) -> dict:
+    """SI-SDR improvement on the mixtures; SI-SDR of the output against the input on clean speech
+    (how untouched it comes out); output level relative to the input where no one speaks."""
+    gains, clean, residual = [], [], []
+    for mix, speech, kind in examples:
+        est = sep.separate_audio(mix)
+        if kind == "mixture":
+            gains.append(si_sdr(est, speech) - si_sdr(mix, speech))
+        elif kind == "clean":
+            clean.append(si_sdr(est, speech))
+        else:
+            residual.append(10 * np.log10(np.sum(est.astype(np.float64) ** 2) / (np.sum(mix.astype(np.float64) ** 2) + 1e-12) + 1e-12))
+    return {"heldout_si_sdr_improvement_db": float(np.mean(gains)), "heldout_mixtures": len(gains),
+            "heldout_clean_speech_si_sdr_db": float(np.mean(clean)) if clean else float("nan"),
+            "heldout_clean_examples": len(clean),
+            "heldout_speech_free_output_db": float(np.mean(residual)) if residual else float("nan"),
+            "heldout_speech_free_examples": len(residual)}
+
+
+def describe(config: dict) -> str:
+    """The card's description, from config.json's values."""
+    net, stft, mix, codecs = config["network"], config["stft"], config["mixing"], config["codecs"]
+    steps = sum(s["steps"] for s in config["stages"])
+    stages = "; ".join(f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
+                       f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
+    bands = config["bands"]
+    reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
+    w = config["loss"]["weights"]
+    return f"""A complex ratio mask on a compact frequency axis. The mixture's STFT ({stft['n_fft']}-point square-root Hann window,
+{stft['hop']}-sample hop at {stft['sample_rate'] // 1000} kHz) is described per frame by {net['inputs']} features: the log power of {bands['full_bins'] + bands['erb_bands']} bands
+(each of the {bands['full_bins']} bins below {bands['full_bins'] * stft['sample_rate'] / stft['n_fft'] / 1000:.2f} kHz, then {bands['erb_bands']} ERB-spaced bands up to {stft['sample_rate'] // 2000} kHz) and the
+power-law compressed (|X|^{stft['compress']:g}) real and imaginary parts of the {bands['full_bins']} full-resolution bins.
+An input projection to {net['width']} channels and {len(net['dilations'])} residual blocks (layer norm, 1x1 convolution to
+{net['hidden']} channels, dilated depthwise convolution over time with kernel {net['kernel']} and dilations
+{", ".join(map(str, net['dilations']))}, 1x1 convolution back to {net['width']}) see {reach:.2f} s either side; a last
+1x1 convolution gives a complex mask per band and frame, its magnitude bounded by {config['max_gain']:g}
+(tanh). The mask is spread to the bins by linear interpolation between band centres, multiplies the
+mixture's STFT (magnitude and phase) and the result is inverted by overlap-add.
+{config['parameters']:,} parameters; {config['macs_per_second'] / 1e6:.1f} M multiply-accumulates per second of audio.
+
+Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
+rest speech over music, sung music or ambience at -10 to +15 dB SNR, as `separation_mixture` makes
+them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
+(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.
+The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
+scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + the negative SI-SDR in bels (capped at 30 dB); without
+speech the last term is the output's level relative to the mixture's.
+
+Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
+The held-out metrics come from {config['heldout']['mixtures']} fixed, seeded {config['heldout']['seconds']:g} s examples of the
+training sources' held-out clips (voices and recordings never trained on), with the training shares
+and no codecs."""
+
+
+def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], val_pools: dict[str, Pool]) -> dict:
+    """Train, score and write the model folder; the held-out metrics."""
+    import keras
+    shares = MixShares.from_recipe(recipe.mixing)
+    codecs = list(recipe.codecs.get("names", []))
+    seed_everything(recipe.seed)
+    spec = network(recipe)
+
+    def batch(stage: Stage, rng: np.random.Generator):
+        drawn = [example(train_pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
+        return arrays(coded(drawn, codecs, shares.codec, rng))
+
+    model = train_stages(spec, loss, recipe.stages, batch, out, recipe.seed,
+                         init_scale=recipe.network.get("init_scale", 1.0), build=build_keras)
+    save_model(model, spec, out, exporter=export)
+    metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout_set(val_pools, recipe, shares))
+    print(metrics, flush=True)
+    config = {"task": "separation", "model": "complex-mask", **recipe.record(), "seed": recipe.seed,
+              "keras": keras.__version__,
+              "stft": {"sample_rate": cmask.SAMPLE_RATE, "n_fft": cmask.N_FFT, "hop": cmask.HOP,
+                       "window": "sqrt-hann", "compress": cmask.COMPRESS},
+              "bands": {"full_bins": cmask.FULL_BINS, "erb_bands": cmask.ERB_BANDS}, "max_gain": cmask.MAX_GAIN,
+              "network": spec.to_json(), "parameters": int(model.count_params()),
+              "macs_per_second": spec.macs_per_frame() * cmask.SAMPLE_RATE / cmask.HOP,
+              "receptive_field_frames": 2 * spec.context + 1,
+              "sources": recipe.sources, "mixing": asdict(shares),
+              "codecs": {"names": codecs}, "heldout": recipe.heldout,
+              "loss": {"weights": LOSS_WEIGHTS, "si_sdr_cap_db": 30},
+              "stages": [vars(s) for s in recipe.stages]}
+    write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config),
+               [s for s in SOURCES if s.id in recipe.sources])
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .fetch import DEFAULT_CACHE
+    from .train_segmenter import pools_for
+    ap = argparse.ArgumentParser(prog="python -m segmenter train-separator", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", type=Path, required=True, help="the recipe file (TOML), e.g. recipes/separator-v2.toml")
+    ap.add_argument("--out", type=Path, help="model folder to write (default: pretrained/<the recipe's name>)")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
+    args = ap.parse_args(argv)
+    try:
+        recipe = load(args.recipe)
+        if recipe.task != "separation":
+            raise RecipeError(f"{args.recipe} is a {recipe.task!r} recipe, not a separation one")
+        out = args.out or PRETRAINED / recipe.name
+        if (out / "model.keras").exists():
+            raise RecipeError(f"{out} already holds a model: pass a new --out folder")
+        MixShares.from_recipe(recipe.mixing)
+        network(recipe)
+        check_available(list(recipe.codecs.get("names", [])))
+    except (RecipeError, ValueError, RuntimeError, KeyError) as e:
+        ap.error(str(e))
+    train_pools, val_pools = pools_for(recipe, args.cache)
+    # NumPy's BLAS threads would fight TensorFlow's for the cores: mixing in one thread each.
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, "blas"):
+        train(recipe, out, args.cache, train_pools, val_pools)

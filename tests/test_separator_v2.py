@@ -1,0 +1,152 @@
+"""Separator-v2: the NumPy path against Keras, exact chunked streaming, and a tiny recipe that
+trains a few steps into a complete model folder."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segmenter import cmask
+from segmenter.cmask_net import CmaskNet, CmaskSpec
+
+TINY = """
+name = "tiny-separator"
+task = "separation"
+title = "a test separator"
+seed = 11
+
+[sources]
+festvox_ru = 1.0
+wesnoth = 1.0
+oad_ambient = 1.0
+
+[network]
+width = 16
+hidden = 24
+dilations = [1, 2]
+init_scale = 0.1
+
+[mixing]
+speech_free = 0.2
+clean = 0.2
+codec = 0.5
+
+[codecs]
+names = ["g711_mulaw"]
+
+[heldout]
+mixtures = 6
+seconds = 2.0
+seed = 5
+
+[[stage]]
+steps = 2
+batch = 3
+seconds = 1.5
+lr = 1e-3
+checkpoint_steps = 1
+
+[[stage]]
+steps = 1
+batch = 2
+seconds = 2.0
+lr = 1e-4
+"""
+
+
+def random_model(spec: CmaskSpec, seed: int = 0):
+    """A Keras model of `spec` with every weight random (layer norms and biases included)."""
+    keras = pytest.importorskip("keras")
+    from segmenter.cmask_net import build_keras
+    keras.utils.set_random_seed(seed)
+    model = build_keras(spec)
+    rng = np.random.default_rng(seed)
+    model.set_weights([(w + rng.normal(scale=0.2, size=w.shape)).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+def test_stft_and_its_inverse_give_back_the_input() -> None:
+    x = np.random.default_rng(0).normal(scale=0.1, size=16000 + 77).astype(np.float32)
+    spec = cmask.stft(x)
+    assert spec.shape == (-(-len(x) // cmask.HOP) + 1, cmask.N_BINS)
+    np.testing.assert_allclose(cmask.istft(spec, len(x)), x, atol=1e-6)
+
+
+def test_the_compact_axis_keeps_low_bins_and_interpolates_above() -> None:
+    e = cmask.band_expansion()
+    assert e.shape == (cmask.BANDS, cmask.N_BINS)
+    np.testing.assert_allclose(e.sum(axis=0), 1, atol=1e-6)
+    np.testing.assert_array_equal(e[:cmask.FULL_BINS, :cmask.FULL_BINS], np.eye(cmask.FULL_BINS))
+
+
+def test_numpy_inference_matches_keras(tmp_path: Path) -> None:
+    from segmenter.cmask_net import export
+    spec = CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, 16, 24, (1, 4, 2))
+    model = random_model(spec)
+    export(model, spec, tmp_path / "weights.npz")
+    net = CmaskNet.load(tmp_path / "weights.npz")
+    x = cmask.features(cmask.stft(np.random.default_rng(1).normal(scale=0.05, size=16000).astype(np.float32)))
+    np.testing.assert_allclose(net.forward(x), model.predict(x[None], verbose=0)[0], atol=2e-4, rtol=1e-4)
+
+
+def test_the_loss_resynthesis_matches_numpy() -> None:
+    pytest.importorskip("keras")
+    from keras import ops
+    from segmenter.training.train_separator_v2 import _istft
+    x = np.random.default_rng(2).normal(scale=0.1, size=(2, 8000)).astype(np.float32)
+    spec = np.stack([cmask.stft(a) for a in x])
+    y = ops.convert_to_numpy(_istft(spec.real, spec.imag))
+    np.testing.assert_allclose(y[:, :8000], x, atol=1e-5)
+
+
+def test_streaming_in_chunks_is_exact_at_the_boundaries(tmp_path: Path) -> None:
+    """Chunks of 7 frames (context 2 x 4 frames) and ragged input blocks give the one-pass output."""
+    from segmenter.cmask_net import export
+    spec = CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, 16, 24, (1, 2, 1))
+    export(random_model(spec, 3), spec, tmp_path / "weights.npz")
+    net = CmaskNet.load(tmp_path / "weights.npz")
+    x = np.random.default_rng(4).normal(scale=0.1, size=3 * 16000 + 77).astype(np.float32)
+    whole = cmask.istft(cmask.ComplexMaskSeparator(net).masked(cmask.stft(x)), len(x))
+    cuts = [0, 100, 1000, 5000, 20000, len(x)]
+    blocks = [x[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    chunked = np.concatenate(list(cmask.ComplexMaskSeparator(net, core_frames=7).stream(blocks)))
+    assert len(chunked) == len(x)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert not np.allclose(whole, x, atol=1e-3)
+
+
+def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav: Path) -> None:
+    pytest.importorskip("keras")
+    from test_training_recipe import tiny_pools
+    from segmenter.training import recipe as recipes
+    from segmenter.training.train_separator_v2 import train
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    pools = tiny_pools(example_wav)
+    out = tmp_path / "model"
+    metrics = train(recipes.load(path), out, tmp_path / "cache", pools, pools)
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe_sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
+    assert config["recipe"] == str(path)
+    assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5}
+    assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
+    card = (out / "MODEL_CARD.md").read_text()
+    for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
+                 "recipe_sha256", "3 steps in all", "dilations\n1, 2"):
+        assert part in card
+    assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
+    sep = cmask.ComplexMaskSeparator.load(out)
+    y = sep.separate_audio(np.zeros(5000, np.float32))
+    assert y.shape == (5000,) and np.all(np.isfinite(y))
+
+
+def test_a_recipe_with_too_few_speech_free_examples_is_refused() -> None:
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.train_separator_v2 import MixShares
+    with pytest.raises(RecipeError, match="speech_free"):
+        MixShares.from_recipe({"speech_free": 0.1})
+    with pytest.raises(RecipeError, match="unexpected"):
+        MixShares.from_recipe({"speechless": 0.2})
