@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlparse
 from urllib.request import urlopen
 
 import jsonschema
+import numpy as np
 from clams import ClamsApp, Restifier
 from clams.envelop import unwrap_if_envelope
 from flask import Response, request
@@ -33,7 +34,7 @@ from mmif import AnnotationTypes, Document, DocumentTypes, Mmif, View
 
 import metadata as app_metadata
 
-from segmenter.media import MediaError
+from segmenter.media import SAMPLE_RATE, MediaError
 from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir
 from segmenter.pipeline import Segmenter
 from segmenter.segments import BINARY_LABELS, LABELS, ParameterValueError, Segmentation, SmoothingParams
@@ -88,6 +89,12 @@ class SpeechSegmenter(ClamsApp):
             self._separator = Separator.load()
         except FileNotFoundError as e:
             self.logger.info("separation unavailable until its model is installed: %s", e)
+        else:
+            # Loads librosa's lazily imported STFT modules before gunicorn forks. A worker that
+            # imported them itself could be exiting already (it is recycled after one request
+            # while its second thread still works), and the import then fails: "can't register
+            # atexit after shutdown", an HTTP 500 (benchmarks/reliability.py, load part).
+            self._separator.separate_audio(np.zeros(SAMPLE_RATE, np.float32))
 
     def _appmetadata(self):
         # metadata.py next to this file provides the metadata

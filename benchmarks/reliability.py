@@ -220,6 +220,18 @@ def load_templates(m: dict[str, Path], out_dir: Path) -> list[dict]:
     ]
 
 
+def difference(want: tuple, got: tuple) -> str:
+    """Where two answer digests first differ, briefly."""
+    if want[0] != got[0] or not isinstance(want[1], list) or len(want[1]) != len(got[1]):
+        return f"status/shape: {str(want)[:200]} != {str(got)[:200]}"
+    fields = ("document", "error", "warnings", "timeframes", "tracks")
+    for i, (a, b) in enumerate(zip(want[1], got[1])):
+        for field, x, y in zip(fields, a, b):
+            if x != y:
+                return f"view {i} {field}: {str(x)[:200]} != {str(y)[:200]}"
+    return "?"
+
+
 def answer_digest(status: int, out: str) -> object:
     return (status, out.splitlines()[0] if not out.startswith("{") else digest(out))
 
@@ -252,7 +264,7 @@ def run_load(work: Path, m: dict[str, Path], requests: int, concurrency: int, wo
                 if status is None:
                     errors.append((name, got))
                 elif got != reference[name]:
-                    failures.append(name)
+                    failures.append((name, difference(reference[name], got)))
         wall = time.perf_counter() - t0
         time.sleep(2)
         after = memory(srv)
@@ -263,7 +275,8 @@ def run_load(work: Path, m: dict[str, Path], requests: int, concurrency: int, wo
     present = {p.name for p in load_dir.iterdir()} if load_dir.exists() else set()
     good_requests = sum(t["status"] == 200 for t in mix)
     return {"part": "load", "requests": requests, "concurrency": concurrency, "good_requests": good_requests,
-            "failed": len(failures) + len(errors), "failed_kinds": sorted(set(failures)), "errors": errors[:5],
+            "failed": len(failures) + len(errors), "failed_kinds": sorted({n for n, _ in failures}),
+            "failure_examples": failures[:3], "errors": errors[:5],
             "identical_to_sequential": not failures and not errors,
             "leftovers_in_outputDir": sorted(present - expected), "tracks_in_outputDir": len(present & expected),
             "server_tmp_leftovers": len(list((work / "load-tmp").iterdir())),
