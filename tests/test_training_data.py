@@ -228,6 +228,9 @@ def test_the_held_out_split_is_stable_and_by_group() -> None:
     few = [f"voices/actor{g:03d}/x.ogg" for g in range(4)]
     assert sum(src.held_out(few)) == 1 and sum(src.held_out(few[:2])) == 0
     assert Source("clips", "speech", "pkg", ("*",)).group_of("a/b.ogg") == "a/b.ogg"
+    fotaq = next(s for s in SOURCES if s.id == "fotaq")  # Joe, the hero, is one voice: one group
+    joe = {fotaq.group_of(f"x/queen.1c/{n}.SB") for n in ("020006J1", "05SSSSJ1", "JOE00012")}
+    assert len(joe) == 1 and fotaq.group_of("x/queen.1c/020006P1.SB") not in joe
 
 
 def test_every_excluded_tsv_is_read(tmp_path: Path) -> None:

@@ -165,20 +165,21 @@ SOURCES: tuple[Source, ...] = (
            inner_zip=OAD_ZIP, license="CC-BY-SA-3.0", separation_only=True),
     # --- second round (issue 25): more voices, languages, music and ambience ---
     # Flight of the Amazon Queen: acted English dialogue, MP3 entries of queen.1c. Joe's lines end
-    # in J<n> (or start JOE) and are one group; the other speaker's lines are grouped by dialogue.
+    # in J<n> (or start JOE) and are one group (an empty match); the other speaker's lines are
+    # grouped by dialogue (the name's first two characters).
     # Sound effects (names ending SSSS) left out.
     Source("fotaq", "speech", "flight-of-the-amazon-queen",
            ("usr/share/scummvm/flight-of-the-amazon-queen/queen.1c/*.SB",), (r"SSSS\.SB$",),
-           license="Flight-of-the-Amazon-Queen-License (freeware)", extractor="queen",
-           group=r"(?<=queen\.1c/)J(?=OE)|J(?=\d\.SB$)|(?<=queen\.1c/)\w\w"),
+           license="Flight-of-the-Amazon-Queen-License (BSD-like)", extractor="queen",
+           group=r"(?<=queen\.1c/)(?:(?=JOE|\w{6}J\d\.SB$)|\w\w)"),
     # Beneath a Steel Sky: acted English dialogue in sky.dsk. The names (file numbers) do not say
     # who speaks: a group is a run of 100 consecutive lines (one scene's conversation).
     Source("steel_sky", "speech", "beneath-a-steel-sky", ("usr/share/scummvm/beneath-a-steel-sky/sky.dsk/*",),
-           license="Beneath-a-Steel-Sky-License (freeware)", extractor="steel_sky", group=r"(?<=sky\.dsk/)\d{3}"),
+           license="Beneath-a-Steel-Sky-License (BSD-like)", extractor="steel_sky", group=r"(?<=sky\.dsk/)\d{3}"),
     # Drascula: acted dialogue in English, Spanish and Italian; a file's letter prefix is its
     # character (none: the hero), the held-out unit. S<n>.ALS are the sound effects.
     *(Source(f"drascula_{lang}", "speech", package, (f"usr/share/scummvm/drascula/{lang}/*.ALS",), (r"/S\d+\.ALS$",),
-             license="Drascula-License (freeware)", extractor="drascula", group=r"(?<=/)[A-Z]*(?=\d+\.ALS$)")
+             license="Drascula-License (BSD-like)", extractor="drascula", group=r"(?<=/)[A-Z]*(?=\d+\.ALS$)")
       for lang, package in (("en", "drascula"), ("es", "drascula-spanish"), ("it", "drascula-italian"))),
     # Tux Paint's spoken stamp descriptions, recorded by named volunteers per language (changelog);
     # the language is the held-out unit. The stamps' sound effects left out.
@@ -194,15 +195,25 @@ SOURCES: tuple[Source, ...] = (
            license="GPL-3+"),
     Source("supertux_music", "music", "supertux-data", ("usr/share/games/supertux2/music/**/*.ogg",),
            license="GPL-2+"),
-    Source("nexuiz_music", "music", "nexuiz-music", ("sound/cdtracks/*.ogg",),
+    Source("nexuiz_music", "music", "nexuiz-music", ("sound/cdtracks/*.ogg",), (r"digital-pursuit",),
            inner_zip="usr/share/games/nexuiz/data/music.pk3", license="GPL-2+"),
+    # Drascula's CD: tracks 1, 2 and 30 hold a singing voice (sung below); 29 and 31 a voice that
+    # may be spoken over the music, so they are in no pool.
     Source("drascula_music", "music", "drascula-music", ("usr/share/scummvm/drascula/audio/*.ogg",),
-           license="Drascula-License (freeware)"),
+           (r"/track(1|2|29|30|31)\.ogg$",), license="Drascula-License (BSD-like)"),
     Source("uh_music", "music", "unknown-horizons", ("usr/share/unknown-horizons/content/audio/music/**/*.ogg",),
            license="CC-BY-SA-3.0"),
     Source("flare_music", "music", "flare-game", ("usr/share/games/flare/mods/*/music/*.ogg",), (r"wind_ambient",),
            license="CC-BY-SA-3.0+"),
     Source("pushover_music", "music", "pushover-data", ("usr/share/pushover/themes/*.ogg",), license="GPL-3+"),
+    # songs with a voice in them, found by screening every second-round track with segmenter-v1
+    # (share of frames it calls speech) and reading the spectrograms of the highest: music that the
+    # model must learn to call music
+    Source("drascula_sung", "sung", "drascula-music",
+           tuple(f"usr/share/scummvm/drascula/audio/track{n}.ogg" for n in (1, 2, 30)),
+           license="Drascula-License (BSD-like)"),
+    Source("nexuiz_sung", "sung", "nexuiz-music", ("sound/cdtracks/digital-pursuit.ogg",),  # chopped vocal samples
+           inner_zip="usr/share/games/nexuiz/data/music.pk3", license="GPL-2+"),
     # noise: ambience loops and effects (spoken lines, radio and TV voices, jingles and screams left out)
     Source("ufoai_ambience", "noise", "ufoai-sound", ("sound/ambience/*.ogg",),
            (r"radiomessage", r"tv_newswav", r"disco", r"jingle", r"aliencom"),
