@@ -11,13 +11,14 @@ so features, model scores and reference labels share one frame index.
 from __future__ import annotations
 
 from functools import lru_cache
-
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-import scipy.fft
+from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
 
 from .media import SAMPLE_RATE
+from .streaming import ChunkedStream, Scratch, Window
 
 HOP = SAMPLE_RATE // 100  # 10 ms
 N_FFT = 400  # 25 ms window
@@ -60,47 +61,60 @@ def _interleaved_mel() -> np.ndarray:
     return np.repeat(mel_basis().T, 2, axis=0)
 
 
-def _log_mel(frames_audio: np.ndarray) -> np.ndarray:
-    frames = np.lib.stride_tricks.sliding_window_view(frames_audio, N_FFT)[::HOP]
-    spec = scipy.fft.rfft(frames * window(), axis=1, overwrite_x=True)
+def _log_mel(samples: np.ndarray, scratch: Scratch) -> np.ndarray:
+    """(frames, N_MELS) for the frames whose windows lie in `samples`, one every HOP samples."""
+    n = (len(samples) - N_FFT) // HOP + 1
+    frames = scratch.get("frames", (n, N_FFT))
+    np.multiply(np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP], window(), out=frames)
+    # scipy.fft.rfft's own backend call (scipy is pinned): it writes into `out`, which rfft cannot.
+    spec = _r2c(frames, (1,), True, 0, scratch.get("spec", (n, N_FFT // 2 + 1), np.complex64), 1)
     parts = spec.view(np.float32)  # re, im, re, im, ...: |X|^2 @ mel in one product
     np.square(parts, out=parts)
     mel = parts @ _interleaved_mel()
     # Scaled so typical broadcast levels land in roughly [-2, 2]; absolute level is kept
     # on purpose, since silence versus quiet noise is a matter of level.
-    return (np.log10(mel + 1e-10) * 0.5 + 2.0).astype(np.float32)
+    mel += 1e-10
+    np.log10(mel, out=mel)
+    mel *= 0.5
+    mel += 2.0
+    return mel
 
 
 class FeatureStream:
-    """Push audio blocks, get the feature frames that are complete so far; `finish` pads the end."""
+    """Push audio blocks, get the feature frames that are complete so far; `finish` pads the end.
 
-    def __init__(self) -> None:
-        self._carry = np.zeros(LEAD, dtype=np.float32)
-        self._samples = 0
-        self._emitted = 0
+    Frames are computed `core_frames` at a time, each block of frames from its samples plus the
+    window's reach either side (LEAD samples), zeros before the start and after the end.
+    """
+
+    def __init__(self, core_frames: int = 3000) -> None:
+        self._chunks = ChunkedStream(core_frames * HOP, LEAD)
+        self._scratch = Scratch()
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        self._samples += len(block)
-        buf = np.concatenate((self._carry, block.astype(np.float32, copy=False)))
-        n = (len(buf) - N_FFT) // HOP + 1 if len(buf) >= N_FFT else 0
-        self._carry = buf[n * HOP:]
-        if n == 0:
-            return np.zeros((0, N_MELS), dtype=np.float32)
-        self._emitted += n
-        return _log_mel(buf[:(n - 1) * HOP + N_FFT])
+        return self._frames(self._chunks.push(block))
 
     def finish(self) -> np.ndarray:
-        remaining = frame_count(self._samples) - self._emitted
-        if remaining <= 0:
-            return np.zeros((0, N_MELS), dtype=np.float32)
-        need = (remaining - 1) * HOP + N_FFT
-        buf = np.concatenate((self._carry, np.zeros(max(0, need - len(self._carry)), np.float32)))
-        self._emitted += remaining
-        return _log_mel(buf[:need])
+        return self._frames(self._chunks.finish())
+
+    def _frames(self, windows: Iterator[Window]) -> np.ndarray:
+        out = [_log_mel(self._padded(w), self._scratch) for w in windows]
+        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, N_MELS), np.float32)
+
+    @staticmethod
+    def _padded(w: Window) -> np.ndarray:
+        """The samples of the core's frames: LEAD before it, and after it up to the end of the last
+        frame's window, zeros where the stream has none (at its two ends only)."""
+        n = w.core.stop - w.core.start
+        before = LEAD - w.core.start
+        after = frame_count(n) * HOP + N_FFT - HOP - LEAD - (len(w.data) - w.core.start)
+        if before <= 0 and after <= 0:
+            return w.data
+        return np.concatenate((np.zeros(before, np.float32), w.data, np.zeros(max(0, after), np.float32)))
 
     @property
     def samples(self) -> int:
-        return self._samples
+        return self._chunks.total
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from .streaming import ChunkedStream, Scratch, Window
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -167,27 +169,26 @@ class NumpyNet:
             refiner = [(z[f"rw{i}"], z[f"rb{i}"]) for i in range(len(spec.refiner))]
         return cls(spec, weights, refiner)
 
-    def steps(self, x: np.ndarray) -> np.ndarray:
+    def steps(self, x: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
         """Forward pass over (steps, stride * input_dim), zero padding per layer as Keras 'same' does.
 
         Each convolution is one matrix product over stacked shifted copies (im2col): far
-        faster than one product per tap for these narrow layers. The layers share three scratch
-        arrays, allocated once per call: under the CLI's fixed mmap threshold every fresh
-        multi-megabyte array costs page faults (see `_refinement`), a tenth of a long file's time.
+        faster than one product per tap for these narrow layers. The layers share three working
+        arrays from `scratch` (a stream passes its own, so that they serve every chunk): under the
+        CLI's fixed mmap threshold every fresh multi-megabyte array costs page faults (see
+        `_refinement`), a tenth of a long file's time. The result may be one of them.
         """
+        scratch = scratch or Scratch()
         features = x
         n, last = len(x), len(self.spec.layers) - 1
         width = max(w.shape[2] for w, _ in self.weights)
-        outs = [np.empty(n * width, np.float32) for _ in range(2)]
+        outs = [scratch.get(f"out{j}", (n * width,)) for j in range(2)]
         free = 0  # the one of `outs` that does not hold `x`
-        cols = np.empty(0, np.float32)
         for i, (l, (w, b)) in enumerate(zip(self.spec.layers, self.weights)):
             k, c = l.kernel, x.shape[1]
             taps = x
             if k > 1:
-                if cols.size < n * k * c:
-                    cols = np.empty(n * k * c, np.float32)
-                taps = _im2col(x, l, 0, cols[:n * k * c].reshape(n, k * c))
+                taps = _im2col(x, l, 0, scratch.get("cols", (n, k * c)))
             y = np.matmul(taps, w.reshape(k * c, -1), out=outs[free][:n * w.shape[2]].reshape(n, -1))
             y += b
             if self.refiner and i == last:
@@ -239,46 +240,39 @@ class NumpyNet:
 class NetStream:
     """`NumpyNet.stream` driven from outside: `push` input chunks and get the outputs complete so
     far, then `finish` for the rest. So one decoded stream can feed this network and something
-    else, block by block. Each output chunk is computed with `context` real steps either side
-    (zeros only at the ends, as `forward` pads), so the outputs equal `forward`'s exactly."""
+    else, block by block. Each output chunk of `chunk_steps` steps is computed with `context` real
+    steps either side (zeros only at the ends, as `forward` pads), so the outputs equal `forward`'s."""
 
     def __init__(self, net: NumpyNet, chunk_steps: int = 4000):
         self.net = net
-        self.chunk_steps = chunk_steps
-        self._buf = np.zeros((0, net.spec.input_dim * net.spec.stride), dtype=np.float32)
-        self._done = 0  # steps of _buf already output (_buf keeps `context` steps of left context)
-        self._at_start = True
-        self._odd = np.zeros((0, net.spec.input_dim), dtype=np.float32)  # frames not yet filling a step
+        spec = net.spec
+        self._chunks = ChunkedStream(chunk_steps, spec.context, (spec.input_dim * spec.stride,))
+        self._scratch = Scratch()
+        self._odd = np.zeros((0, spec.input_dim), dtype=np.float32)  # frames not yet filling a step
         self._total = self._emitted = 0
 
-    def _frames(self, steps: np.ndarray) -> np.ndarray:
-        stride = self.net.spec.stride
-        return np.repeat(steps, stride, axis=0) if stride > 1 else steps
-
     def push(self, c: np.ndarray) -> list[np.ndarray]:
-        stride, ctx, n = self.net.spec.stride, self.net.spec.context, self.chunk_steps
+        stride = self.net.spec.stride
         self._total += len(c)
-        c = np.concatenate((self._odd, c))
+        if len(self._odd):
+            c = np.concatenate((self._odd, c))
         whole = len(c) - len(c) % stride
-        self._odd = c[whole:]
-        self._buf = np.concatenate((self._buf, stack_frames(c[:whole], stride)))
-        out = []
-        while len(self._buf) - self._done >= n + ctx:
-            lo = 0 if self._at_start else self._done - ctx
-            steps = self.net.steps(self._buf[lo:self._done + n + ctx])[self._done - lo:self._done - lo + n]
-            out.append(self._frames(steps))
-            self._emitted += n * stride
-            self._at_start = False
-            self._buf, self._done = self._buf[self._done + n - ctx:], ctx
-        return out
+        self._odd = c[whole:].copy()
+        return self._outputs(self._chunks.push(stack_frames(c[:whole], stride)))
 
     def finish(self) -> list[np.ndarray]:
-        buf = np.concatenate((self._buf, stack_frames(self._odd, self.net.spec.stride)))
-        if len(buf) <= self._done:
-            return []
-        lo = 0 if self._at_start else self._done - self.net.spec.context
-        steps = self.net.steps(buf[lo:])[self._done - lo:]
-        return [self._frames(steps)[:self._total - self._emitted]]
+        self._chunks.push(stack_frames(self._odd, self.net.spec.stride))
+        return self._outputs(self._chunks.finish())
+
+    def _outputs(self, windows: Iterator[Window]) -> list[np.ndarray]:
+        """Each window's core outputs, per frame (each step repeated `stride` times), in new arrays."""
+        stride, out = self.net.spec.stride, []
+        for w in windows:
+            steps = self.net.steps(w.data, self._scratch)[w.core]
+            frames = np.repeat(steps, stride, axis=0) if stride > 1 else steps.copy()
+            out.append(frames[:self._total - self._emitted])
+            self._emitted += len(out[-1])
+        return out
 
 
 def _im2col(a: np.ndarray, l: Layer, axis: int, out: np.ndarray) -> np.ndarray:

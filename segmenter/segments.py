@@ -12,6 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .streaming import ChunkedStream, Window
+
 FRAME_RATE = 100  # frames per second
 LABELS: tuple[str, ...] = ("speech", "music", "noise", "silence")
 SPEECH, NON_SPEECH = "speech", "non-speech"
@@ -160,37 +162,30 @@ class Smoother:
     """Streaming smoothing: push probability chunks, then `finish` gives the Segmentation.
 
     Every rule looks at most `margin` frames away (gap filling, then minimum speech, then
-    padding; the background window), so each chunk of CHUNK frames is labelled inside a window
-    with `margin` real frames either side and comes out exactly as over the whole file, while
-    memory stays flat whatever the duration.
+    padding; the background window), so each chunk of `chunk_frames` frames is labelled inside a
+    window with `margin` real frames either side and comes out exactly as over the whole file,
+    while memory stays flat whatever the duration.
     """
 
-    CHUNK = 60_000  # ten minutes of frames
-
-    def __init__(self, params: SmoothingParams = SmoothingParams()):
+    def __init__(self, params: SmoothingParams = SmoothingParams(), chunk_frames: int = 60_000):
         self.params = params.validate()
+        self.chunk_frames = chunk_frames  # ten minutes by default
         self.margin = (round((params.min_gap + params.min_speech + params.padding) * FRAME_RATE)
                        + LABEL_WINDOW_FRAMES // 2 + 2)
-        self._buf: np.ndarray | None = None
-        self._start = 0  # absolute frame index of _buf[0]
-        self._done = 0  # frames labelled so far
+        self._chunks: ChunkedStream | None = None  # made at the first push, for its dtype
         self._scale = 1.0
         self._segments: list[Segment] = []
         self._open: list | None = None  # [start frame, label, probability sums, frames] of the last run
 
     def push(self, probs: np.ndarray) -> None:
-        if self._buf is None:
-            self._buf = probs[:0]
+        if self._chunks is None:
+            self._chunks = ChunkedStream(self.chunk_frames, self.margin, probs.shape[1:], probs.dtype)
             self._scale = 255.0 if probs.dtype == np.uint8 else 1.0
-        self._buf = np.concatenate((self._buf, probs))
-        while self._start + len(self._buf) - self._done >= self.CHUNK + self.margin:
-            self._label(self._done + self.CHUNK, self._done + self.CHUNK + self.margin)
+        for w in self._chunks.push(probs):
+            self._label(w)
 
-    def _label(self, upto: int, hi: int) -> None:
-        lo = max(self._start, self._done - self.margin)
-        window = self._buf[lo - self._start:hi - self._start]
-        core = slice(self._done - lo, upto - lo)
-        labels, probs = frame_labels(window, self.params)[core], window[core]
+    def _label(self, w: Window) -> None:
+        labels, probs = frame_labels(w.data, self.params)[w.core], w.data[w.core]
         for s, e, v in runs(labels):
             sums = probs[s:e].sum(axis=0, dtype=np.float64)
             if self._open is not None and self._open[1] == v:
@@ -198,10 +193,7 @@ class Smoother:
                 self._open[3] += e - s
             else:
                 self._close()
-                self._open = [self._done + s, v, sums, e - s]
-        self._done = upto
-        cut = max(0, self._done - self.margin - self._start)
-        self._buf, self._start = self._buf[cut:], self._start + cut
+                self._open = [w.start + s, v, sums, e - s]
 
     def _close(self, end: float | None = None) -> None:
         if self._open is None:
@@ -215,9 +207,8 @@ class Smoother:
     def finish(self, duration: float) -> Segmentation:
         """All segments; the last ends exactly at `duration` (frame i starts before it for every
         i < ceil(duration * 100))."""
-        if self._buf is not None and self._start + len(self._buf) > self._done:
-            end = self._start + len(self._buf)
-            self._label(end, end)
+        for w in self._chunks.finish() if self._chunks is not None else ():
+            self._label(w)
         if duration <= 0 or self._open is None:
             return Segmentation(max(duration, 0.0), [])
         self._close(end=duration)

@@ -34,6 +34,7 @@ from .network import NumpyNet
 from .pipeline import Segmenter, resolve_model_dir
 from .segments import Segmentation, SmoothingParams
 from .stationary_noise import stationary_noise_gain
+from .streaming import windows
 
 N_FFT = 512
 HOP = 256  # the network's frame step
@@ -84,24 +85,6 @@ def mask_features(p: np.ndarray) -> np.ndarray:
     return ((10.0 * np.log10(p.T + 1e-10) + 40.0) / 20.0).astype(np.float32)
 
 
-def overlapped_chunks(blocks: Iterator[np.ndarray], core: int, margin: int
-                      ) -> Iterator[tuple[np.ndarray, int, int]]:
-    """(chunk, offset of its core in chunk, core length): cores tile the stream in order."""
-    buf = np.zeros(0, np.float32)
-    pos = done = 0  # absolute sample index of buf[0] / of the next core
-    for b in blocks:
-        buf = np.concatenate((buf, b))
-        while pos + len(buf) - done >= core + margin:
-            lo = max(pos, done - margin)
-            yield buf[lo - pos:done + core + margin - pos], done - lo, core
-            done += core
-            cut = max(0, done - margin - pos)
-            buf, pos = buf[cut:], pos + cut
-    if pos + len(buf) > done:
-        lo = max(pos, done - margin)
-        yield buf[lo - pos:], done - lo, pos + len(buf) - done
-
-
 def speech_gain(intervals: list[tuple[float, float]], start: int, n: int) -> np.ndarray:
     """Gain for samples [start, start + n): 1 inside speech, 0 outside, with linear ramps outside speech."""
     fade = FADE_SECONDS * SAMPLE_RATE
@@ -150,12 +133,15 @@ class Separator:
         spec = stft(audio)
         return istft(spec * self.mask(spec), len(audio))
 
-    def stream(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    def stream(self, blocks: Iterator[np.ndarray], core_seconds: float = CORE_SECONDS,
+               margin_seconds: float = MARGIN_SECONDS) -> Iterator[np.ndarray]:
+        """The separated speech of consecutive blocks, in chunks of `core_seconds` each separated
+        with `margin_seconds` of real audio either side."""
         # Whole network hops, so that every chunk's STFT frames (and which of them are the
         # network's) fall where the whole file's would.
-        core, margin = (int(sec * SAMPLE_RATE) // HOP * HOP for sec in (CORE_SECONDS, MARGIN_SECONDS))
-        for chunk, off, n in overlapped_chunks(blocks, core, margin):
-            yield self.separate_audio(chunk)[off:off + n].astype(np.float32)
+        core, margin = (int(sec * SAMPLE_RATE) // HOP * HOP for sec in (core_seconds, margin_seconds))
+        for w in windows(blocks, core, margin):
+            yield self.separate_audio(w.data)[w.core].astype(np.float32)
 
     def separate(self, path: str | os.PathLike, out_wav: str | os.PathLike) -> Path:
         """Write the separated speech of `path` as 16 kHz mono PCM WAV, atomically."""

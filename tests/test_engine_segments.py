@@ -118,15 +118,14 @@ def test_moving_average_matches_a_direct_mean() -> None:
 
 @pytest.mark.parametrize("params", [SmoothingParams(), SmoothingParams(threshold=0.3, min_speech=0.5, min_gap=1.0,
                                                                        padding=0.3)])
-def test_streamed_smoothing_equals_one_pass(params: SmoothingParams, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streamed_smoothing_equals_one_pass(params: SmoothingParams) -> None:
     from segmenter.segments import Smoother
     rng = np.random.default_rng(5)
     # flickering probabilities with slow drifts, so that every rule fires somewhere
     p = np.abs(np.cumsum(rng.normal(0, 0.08, (5000, 4)), axis=0)) + rng.random((5000, 4)) * 0.3
     p = np.round(p / p.sum(axis=1, keepdims=True) * 255).astype(np.uint8)
     whole = smooth(p, 49.995, params)
-    monkeypatch.setattr(Smoother, "CHUNK", 300)
-    s = Smoother(params)
+    s = Smoother(params, chunk_frames=300)
     for a in range(0, 5000, 777):
         s.push(p[a:a + 777])
     streamed = s.finish(49.995)

@@ -10,15 +10,8 @@ import soundfile as sf
 
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.pipeline import Segmenter
-from segmenter.separation import (FADE_SECONDS, SYNTH_HOP, Separator, overlapped_chunks, segment_and_separate,
-                                  speech_gain, stft, to_synthesis_grid)
-
-
-def test_overlapped_chunks_tile_the_stream() -> None:
-    x = np.arange(1000, dtype=np.float32)
-    blocks = iter([x[:123], x[123:700], x[700:]])
-    cores = [chunk[off:off + n] for chunk, off, n in overlapped_chunks(blocks, core=100, margin=30)]
-    assert np.array_equal(np.concatenate(cores), x)
+from segmenter.separation import (FADE_SECONDS, SYNTH_HOP, Separator, segment_and_separate, speech_gain, stft,
+                                  to_synthesis_grid)
 
 
 def test_speech_gain_ramps_outside_speech_only() -> None:
@@ -52,13 +45,8 @@ def test_chunked_separation_matches_one_pass(example_wav: Path) -> None:
     sep = Separator.load()
     audio = read_audio(example_wav)
     whole = sep.separate_audio(audio)
-    import segmenter.separation as s
-    core, margin = s.CORE_SECONDS, s.MARGIN_SECONDS
-    s.CORE_SECONDS, s.MARGIN_SECONDS = 2.5, 1.5
-    try:
-        chunked = np.concatenate(list(sep.stream(iter([audio[:30000], audio[30000:]]))))
-    finally:
-        s.CORE_SECONDS, s.MARGIN_SECONDS = core, margin
+    chunked = np.concatenate(list(sep.stream(iter([audio[:30000], audio[30000:]]), core_seconds=2.5,
+                                             margin_seconds=1.5)))
     assert len(chunked) == len(audio)
     err = np.sqrt(np.mean((chunked - whole) ** 2)) / np.sqrt(np.mean(whole ** 2))
     assert err < 1e-3
