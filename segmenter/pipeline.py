@@ -56,7 +56,8 @@ class Segmenter:
                     progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, float]:
         """All (frames x 4) probabilities at once, and the duration: for tuning and short files."""
         scorer = self.scorer()
-        chunks = [p for block in _reported(stream_audio(path), progress) for p in scorer.push(block)]
+        blocks = _reported(stream_audio(path, reuse_buffer=True), progress)
+        chunks = [p for block in blocks for p in scorer.push(block)]
         chunks += scorer.finish()
         probs = np.concatenate(chunks) if chunks else np.zeros((0, 4), np.uint8)
         return probs, scorer.seconds
@@ -72,7 +73,7 @@ class Segmenter:
                 progress: Callable[[float], None] | None = None) -> Segmentation:
         """Streamed end to end: memory does not grow with the duration (beyond the segments)."""
         stream = self.segment_stream(params)
-        for block in _reported(stream_audio(path), progress):
+        for block in _reported(stream_audio(path, reuse_buffer=True), progress):
             stream.push(block)
         return stream.finish()
 

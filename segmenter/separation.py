@@ -146,7 +146,7 @@ class Separator:
     def separate(self, path: str | os.PathLike, out_wav: str | os.PathLike) -> Path:
         """Write the separated speech of `path` as 16 kHz mono PCM WAV, atomically."""
         with _hidden_temp(path, out_wav) as tmp:
-            self.write_blocks(stream_audio(path), tmp)
+            self.write_blocks(stream_audio(path, reuse_buffer=True), tmp)
             os.replace(tmp, out_wav)
         return Path(out_wav)
 
@@ -172,7 +172,7 @@ def segment_and_separate(segmenter: Segmenter, separator: Separator, path: str |
             yield block
 
     with _hidden_temp(path, out_wav) as tmp:
-        separator.write_blocks(shared(stream_audio(path)), tmp)
+        separator.write_blocks(shared(stream_audio(path, reuse_buffer=True)), tmp)
         seg = segmentation.finish()
         if seg.duration == 0:
             return seg, None

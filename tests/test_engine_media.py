@@ -51,6 +51,15 @@ def test_streaming_yields_bounded_blocks(example_wav: Path) -> None:
     assert np.array_equal(np.concatenate(blocks), read_audio(example_wav))
 
 
+def test_blocks_in_a_reused_buffer_are_the_same_audio(example_wav: Path) -> None:
+    views, copies = [], []
+    for b in stream_audio(example_wav, block_seconds=1.0, reuse_buffer=True):
+        views.append(b)
+        copies.append(b.copy())
+    assert np.array_equal(np.concatenate(copies), read_audio(example_wav))
+    assert all(np.shares_memory(v, views[0]) for v in views)  # no fresh memory per block
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(MediaNotFoundError, match="no such file"):
         read_audio(tmp_path / "nope.wav")
