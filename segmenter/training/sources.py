@@ -79,7 +79,7 @@ SOURCES: tuple[Source, ...] = (
            (r"/silence/",), weight=0.7, license="GPL"),
     Source("ktuberling", "speech", "ktuberling-data",
            ("usr/share/ktuberling/sounds/*/*.ogg", "usr/share/ktuberling/sounds/*/*.wav"), license="GPL-2+",
-           group=r"(?<=sounds/)[^/]+"),
+           group=r"(?<=sounds/)[a-z]+"),  # sr, sr@latin, sr@ijekavian...: one voice
     Source("kajongg", "speech", "kajongg", ("usr/share/kajongg/voices/**/*.ogg",), weight=0.5,
            license="GPL-2+", group=r"(?<=voices/)[^/]+"),
     Source("klettres", "speech", "klettres-data", ("usr/share/klettres/**/*.ogg",), weight=0.7,
