@@ -421,7 +421,9 @@ def run_awkward(work: Path, m: dict[str, Path]) -> dict:
 
 # -- fuzz ------------------------------------------------------------------------------------
 
-def run_fuzz(work: Path, m: dict[str, Path], cases: int, seed: int) -> dict:
+def run_fuzz(work: Path, m: dict[str, Path], cases: int, seed: int, concurrency: int) -> dict:
+    """`cases` hypothesis cases, drawn first (seeded), then sent `concurrency` at a time: the
+    server answers each in a fresh worker, so one client at a time mostly waits for respawns."""
     from hypothesis import HealthCheck, Phase, given, seed as hseed, settings
     from hypothesis import strategies as st
     out_root = work / "fuzz-out"
@@ -431,36 +433,48 @@ def run_fuzz(work: Path, m: dict[str, Path], cases: int, seed: int) -> dict:
                   out_root=out_root, closed_port=free_port())
     if not files.good.exists():
         ffmpeg("-i", str(m["wav"]), "-t", "5", str(files.good))
-    srv = start_server(work, "fuzz")
-    kinds: dict[str, int] = {}
-    crashes: list[dict] = []
-    down = []
+    drawn: list[tuple] = []
 
     @hseed(seed)
     @settings(max_examples=cases, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(body=mmif_bodies(files), params=parameters(files) | st.just({}))
-    def case(body, params):
+    def draw(body, params):
+        drawn.append((body, params))
+
+    draw()
+    srv = start_server(work, "fuzz")
+    kinds: dict[str, int] = {}
+    crashes: list[dict] = []
+    down = []
+
+    def one(case: tuple) -> tuple:
+        body, params = case
         try:
-            outcome = classify(*send(srv.url, body, params, timeout=600))
+            return case, classify(*send(srv.url, body, params, timeout=600)), srv.alive()
         except OSError as e:
-            outcome = classify(0, "", repr(e))
-        kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
-        if outcome.kind == "crash":
-            crashes.append({"detail": outcome.detail, "body": str(body)[:400], "params": params})
-        if not srv.alive():
-            down.append(sum(kinds.values()))
+            return case, classify(0, "", repr(e)), srv.alive()
 
     t0 = time.perf_counter()
     try:
-        case()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for (body, params), outcome, alive in pool.map(one, drawn):
+                kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
+                if outcome.kind == "crash":
+                    crashes.append({"detail": outcome.detail, "body": str(body)[:400], "params": params})
+                if not alive:
+                    down.append(sum(kinds.values()))
+                if sum(kinds.values()) % 100 == 0:
+                    print(json.dumps({"fuzz_cases_done": sum(kinds.values()), "outcomes": kinds,
+                                      "crashes": len(crashes)}), flush=True)
         alive = srv.alive() and srv.request("", method="GET")[0] == 200
     finally:
         stop_server(srv)
     escaped = [str(p) for p in (work / "fuzz-default-out").rglob("*")] if (work / "fuzz-default-out").exists() else []
-    return {"part": "fuzz", "cases": sum(kinds.values()), "outcomes": kinds, "crashes": len(crashes),
-            "crash_examples": crashes[:5], "server_down_after_case": down[:1], "server_alive_after": alive,
-            "written_outside_out_root": escaped, "seconds": round(time.perf_counter() - t0, 1)}
+    return {"part": "fuzz", "cases": sum(kinds.values()), "concurrency": concurrency, "outcomes": kinds,
+            "crashes": len(crashes), "crash_examples": crashes[:5], "server_down_after_case": down[:1],
+            "server_alive_after": alive, "written_to_default_outputDir": escaped,
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -476,6 +490,7 @@ def main() -> None:
     ap.add_argument("--long-separate", action="store_true",
                     help="the long part also writes the separated track (about 40 s per hour on an idle core)")
     ap.add_argument("--fuzz-cases", type=int, default=1000)
+    ap.add_argument("--fuzz-concurrency", type=int, default=4)
     ap.add_argument("--seed", type=int, default=20261202, help="hypothesis seed for the fuzz part")
     ap.add_argument("--work-dir", type=Path, help="kept (and reused: the long file is built once); "
                                                   "default a temp folder, removed at the end")
@@ -499,7 +514,7 @@ def main() -> None:
             elif part == "awkward":
                 r = run_awkward(work, m)
             else:
-                r = run_fuzz(work, m, args.fuzz_cases, args.seed)
+                r = run_fuzz(work, m, args.fuzz_cases, args.seed, args.fuzz_concurrency)
             r["part_seconds"] = round(time.perf_counter() - t0, 1)
             summary["parts"][part] = r
             print(json.dumps(r, ensure_ascii=False), flush=True)
