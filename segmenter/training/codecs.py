@@ -29,7 +29,7 @@ CODECS: dict[str, tuple[str, str, int, str | None]] = {
     "speex": ("libspeex", "ogg", SAMPLE_RATE, None),
 }
 GAP = SAMPLE_RATE // 4  # silence between clips coded together
-MAX_LAG = SAMPLE_RATE // 20  # a codec's delay, searched within +-50 ms
+MAX_LAG = SAMPLE_RATE // 8  # a codec's delay, searched within +-125 ms (MP3 at 16 kHz: about 70 ms)
 
 
 def _binaries() -> list[str]:
