@@ -1,5 +1,5 @@
 """What each speech track does for speech recognition: pocketsphinx 5.1.1 (en-us model of its wheel, a
-fresh decoder state per file) on English read speech with human transcripts, over music, sung music
+new decoder per file) on English read speech with human transcripts, over music, sung music
 and noise at 0 / 5 / 10 dB, on the clean speech alone and on the backgrounds alone.
 
 Speech: the Allison prompts (Debian asterisk-core-sounds-en-g722: 16 kHz G.722; the -wav package
