@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
@@ -83,23 +82,28 @@ def _log_mel(samples: np.ndarray, scratch: Scratch) -> np.ndarray:
 class FeatureStream:
     """Push audio blocks, get the feature frames that are complete so far; `finish` pads the end.
 
-    Frames are computed `core_frames` at a time, each block of frames from its samples plus the
-    window's reach either side (LEAD samples), zeros before the start and after the end.
+    Frames are computed `core_frames` at a time, each chunk of frames from its samples plus the
+    window's reach either side (LEAD samples), zeros before the start and after the end. The
+    default chunk of 5 s keeps its working arrays in a core's L2 cache (a tenth faster than 30 s)
+    and its output under the 128 KB mmap threshold, so that it comes from the heap.
     """
 
-    def __init__(self, core_frames: int = 3000) -> None:
+    def __init__(self, core_frames: int = 500) -> None:
         self._chunks = ChunkedStream(core_frames * HOP, LEAD)
         self._scratch = Scratch()
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        return self._frames(self._chunks.push(block))
+        return _joined(self.push_chunks(block))
 
     def finish(self) -> np.ndarray:
-        return self._frames(self._chunks.finish())
+        return _joined(self.finish_chunks())
 
-    def _frames(self, windows: Iterator[Window]) -> np.ndarray:
-        out = [_log_mel(self._padded(w), self._scratch) for w in windows]
-        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, N_MELS), np.float32)
+    def push_chunks(self, block: np.ndarray) -> list[np.ndarray]:
+        """As `push`, one array per chunk: no copy into one array when the next step takes chunks."""
+        return [_log_mel(self._padded(w), self._scratch) for w in self._chunks.push(block)]
+
+    def finish_chunks(self) -> list[np.ndarray]:
+        return [_log_mel(self._padded(w), self._scratch) for w in self._chunks.finish()]
 
     @staticmethod
     def _padded(w: Window) -> np.ndarray:
@@ -115,6 +119,10 @@ class FeatureStream:
     @property
     def samples(self) -> int:
         return self._chunks.total
+
+
+def _joined(chunks: list[np.ndarray]) -> np.ndarray:
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.zeros((0, N_MELS), np.float32)
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:

@@ -42,8 +42,8 @@ class Segmenter:
     def warm_up(self) -> None:
         """Run features and network once on a second of zeros.
 
-        librosa loads its submodules lazily on first use (about a second). Doing it at load
-        time means a server pays it once, before gunicorn forks, not in every recycled worker.
+        The first run loads the stored filterbank and pays BLAS's first-call setup. Doing it at
+        load time means a server pays it once, before gunicorn forks, not in every recycled worker.
         """
         scorer = self.scorer()
         scorer.push(np.zeros(SAMPLE_RATE, np.float32))
@@ -94,10 +94,11 @@ class FrameScorer:
         self._net = NetStream(net)
 
     def push(self, block: np.ndarray) -> list[np.ndarray]:
-        return [_quantised(p) for p in self._net.push(self._features.push(block))]
+        return [_quantised(p) for f in self._features.push_chunks(block) for p in self._net.push(f)]
 
     def finish(self) -> list[np.ndarray]:
-        return [_quantised(p) for p in self._net.push(self._features.finish()) + self._net.finish()]
+        tail = [p for f in self._features.finish_chunks() for p in self._net.push(f)] + self._net.finish()
+        return [_quantised(p) for p in tail]
 
     @property
     def seconds(self) -> float:

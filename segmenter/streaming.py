@@ -14,6 +14,7 @@ into that buffer, valid until the stream's next `push` or `finish`.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
@@ -95,7 +96,7 @@ class Scratch:
 
     def get(self, name: str, shape: tuple[int, ...], dtype: npt.DTypeLike = np.float32) -> np.ndarray:
         """An uninitialised array of `shape`, the same memory as the last one of this name when it fits."""
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         a = self._arrays.get(name)
         if a is None or a.size < size or a.dtype != dtype:
             a = self._arrays[name] = np.empty(size, dtype)
