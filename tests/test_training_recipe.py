@@ -224,3 +224,12 @@ def test_a_recipe_with_unknown_keys_or_sources_is_refused(tmp_path: Path) -> Non
         load(bad)
     with pytest.raises(RecipeError, match="cannot read"):
         load(tmp_path / "missing.toml")
+
+
+def test_a_stage_runs_exactly_its_steps() -> None:
+    """Checkpoints are whole Keras epochs: a short stage checkpoints at its end, an uneven one is refused."""
+    from segmenter.training.recipe import RecipeError, Stage
+    assert Stage(steps=1, batch=1, seconds=1, lr=1e-3).epochs == 1
+    assert Stage(steps=1000, batch=1, seconds=1, lr=1e-3).epochs == 4
+    with pytest.raises(RecipeError, match="multiple"):
+        Stage(steps=300, batch=1, seconds=1, lr=1e-3)

@@ -33,11 +33,15 @@ class Stage:
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_steps) < 1 or self.seconds <= 0 or self.lr <= 0:
             raise RecipeError(f"a stage needs positive steps, batch, seconds, lr and checkpoint_steps: {self}")
+        object.__setattr__(self, "checkpoint_steps", min(self.checkpoint_steps, self.steps))
+        if self.steps % self.checkpoint_steps:
+            raise RecipeError(f"a stage's steps ({self.steps}) must be a multiple of its checkpoint_steps "
+                              f"({self.checkpoint_steps}): checkpoints are whole Keras epochs")
 
     @property
     def epochs(self) -> int:
         """Checkpoints are Keras epochs: the stage's steps in chunks of `checkpoint_steps`."""
-        return -(-self.steps // self.checkpoint_steps)
+        return self.steps // self.checkpoint_steps
 
 
 @dataclass(frozen=True)
