@@ -9,6 +9,7 @@ other held-out programmes in the dev corpus's layout, which `--heldout-only` wri
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +165,10 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     codecs = list(recipe.codecs.get("names", []))
     seed_everything(recipe.seed)
     spec, weights = network(recipe), class_weights(recipe)
+    # the bank depends on the sources (and the mixing, codecs and seed that coded_bank adds), not on the stages
+    data_key = json.dumps(recipe.sources, sort_keys=True)
     bank = (coded_bank(train_pools, codecs, recipe.codecs["bank"], recipe.codecs["seconds"], recipe.seed, mix, cache,
-                       recipe.sha256) if mix.codec > 0 else [])
+                       data_key) if mix.codec > 0 else [])
 
     def batch(stage: Stage, rng: np.random.Generator):
         audio, labels = examples(train_pools, stage.batch, stage.seconds, rng, mix, bank)
@@ -173,9 +176,10 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
         x = np.stack([log_mel(a) for a in audio]).reshape(stage.batch, -1, spec.stride * N_MELS)
         return x, y, weights[y]
 
-    model = train_stages(spec, "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed)
+    model = train_stages(spec, "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed,
+                         init_scale=recipe.network.get("init_scale", 1.0))
     n_cal = recipe.heldout["calibration"]
-    val_bank = (coded_bank(val_pools, codecs, max(1, n_cal // 4), 8.0, recipe.seed, mix, cache, "heldout" + recipe.sha256)
+    val_bank = (coded_bank(val_pools, codecs, max(1, n_cal // 4), 8.0, recipe.seed, mix, cache, "heldout" + data_key)
                 if codecs else [])
     export(model, spec, out / "weights.npz")
     temperature, bias = calibrate(NumpyNet.load(out / "weights.npz"), val_pools, n_cal, recipe.seed, mix, val_bank)
@@ -189,6 +193,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
                            "fmin": 50, "fmax": 8000, "scaling": "(10*log10(mel+1e-10)+40)/20"},
               "network": spec.to_json(), "parameters": int(model.count_params()),
               "receptive_field_frames": 2 * spec.context * spec.stride + 1,
+              "init_scale": recipe.network.get("init_scale", 1.0),
               "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages],
