@@ -8,7 +8,6 @@ other held-out programmes in the dev corpus's layout, which `--heldout-only` wri
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -16,15 +15,14 @@ import numpy as np
 
 from ..features import N_MELS, log_mel
 from ..network import NetSpec, NumpyNet, export, tcn
-from ..pipeline import PRETRAINED
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
-from .codecs import check_available
-from .common import save_model, seed_everything, train_stages, write_card
+from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
+                     train_stages, write_card)
 from .mixing import Pool
 from .programmes import ProgrammeMix, coded_bank, draw, write_heldout
-from .recipe import Recipe, RecipeError, Stage, load
+from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
 
 
@@ -128,34 +126,16 @@ is the natural threshold."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .fetch import DEFAULT_CACHE
-    ap = argparse.ArgumentParser(prog="python -m segmenter train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", type=Path, required=True, help="the recipe file (TOML), e.g. recipes/segmenter-v2.toml")
-    ap.add_argument("--out", type=Path, help="model folder to write (default: pretrained/<the recipe's name>)")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
+    ap = recipe_parser("python -m segmenter train", __doc__, "recipes/segmenter-v2.toml")
     ap.add_argument("--heldout-only", action="store_true",
                     help="only write the held-out programmes and print their folder")
     args = ap.parse_args(argv)
-    try:
-        recipe = load(args.recipe)
-        if recipe.task != "segmentation":
-            raise RecipeError(f"{args.recipe} is a {recipe.task!r} recipe, not a segmentation one")
-        out = args.out or PRETRAINED / recipe.name
-        if (out / "model.keras").exists():
-            raise RecipeError(f"{out} already holds a model: pass a new --out folder")
-        mix = ProgrammeMix.from_recipe(recipe.mixing)
-        check_available(list(recipe.codecs.get("names", [])))
-    except (RecipeError, ValueError, RuntimeError) as e:
-        ap.error(str(e))
+    recipe, out = checked_recipe(ap, args, "segmentation", lambda r: ProgrammeMix.from_recipe(r.mixing))
     train_pools, val_pools = pools_for(recipe, args.cache)
     if args.heldout_only:
-        print(heldout_dir(recipe, args.cache, val_pools, mix))
+        print(heldout_dir(recipe, args.cache, val_pools, ProgrammeMix.from_recipe(recipe.mixing)))
         return
-    # NumPy's BLAS threads would fight TensorFlow's for the cores: mixing in one thread each is 6x faster here.
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, "blas"):
-        train(recipe, out, args.cache, train_pools, val_pools)
+    in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
 
 
 def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], val_pools: dict[str, Pool]) -> dict:

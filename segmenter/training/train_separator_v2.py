@@ -7,7 +7,6 @@ the training sources' held-out groups (never the dev corpus).
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,13 +14,13 @@ from typing import Literal
 import numpy as np
 
 from .. import cmask
-from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export
-from ..pipeline import PRETRAINED
+from ..cmask_net import CmaskSpec, build_keras, export
 from ..scoring import si_sdr
-from .codecs import check_available, code_many
-from .common import save_model, seed_everything, train_stages, write_card
+from .codecs import code_many
+from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
+                     train_stages, write_card)
 from .mixing import Pool, separation_mixture, set_level
-from .recipe import Recipe, RecipeError, Stage, load
+from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
 
 Kind = Literal["mixture", "clean", "speech-free"]
@@ -253,28 +252,13 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .fetch import DEFAULT_CACHE
     from .train_segmenter import pools_for
-    ap = argparse.ArgumentParser(prog="python -m segmenter train-separator", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", type=Path, required=True, help="the recipe file (TOML), e.g. recipes/separator-v2.toml")
-    ap.add_argument("--out", type=Path, help="model folder to write (default: pretrained/<the recipe's name>)")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
+    ap = recipe_parser("python -m segmenter train-separator", __doc__, "recipes/separator-v2.toml")
     args = ap.parse_args(argv)
-    try:
-        recipe = load(args.recipe)
-        if recipe.task != "separation":
-            raise RecipeError(f"{args.recipe} is a {recipe.task!r} recipe, not a separation one")
-        out = args.out or PRETRAINED / recipe.name
-        if (out / "model.keras").exists():
-            raise RecipeError(f"{out} already holds a model: pass a new --out folder")
+
+    def check(recipe: Recipe) -> None:
         MixShares.from_recipe(recipe.mixing)
         network(recipe)
-        check_available(list(recipe.codecs.get("names", [])))
-    except (RecipeError, ValueError, RuntimeError, KeyError) as e:
-        ap.error(str(e))
+    recipe, out = checked_recipe(ap, args, "separation", check)
     train_pools, val_pools = pools_for(recipe, args.cache)
-    # NumPy's BLAS threads would fight TensorFlow's for the cores: mixing in one thread each.
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(1, "blas"):
-        train(recipe, out, args.cache, train_pools, val_pools)
+    in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
