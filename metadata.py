@@ -3,8 +3,9 @@ The metadata of the speech segmenter CLAMS app.
 
 DO NOT CHANGE the name of the file (the SDK imports it as ``metadata``).
 
-Parameter defaults for the smoothing knobs are read from the engine
-(``segmenter.segments.SmoothingParams``): the metadata describes, the engine defines.
+Parameter defaults and help text are read from the engine (``segmenter.segments.SmoothingParams``
+and ``SMOOTHING_HELP``, ``segmenter.separation.SPEECH_ONLY_HELP``): the metadata describes, the
+engine defines.
 
 ``python metadata.py`` prints the JSON metadata (as the CLAMS App Directory expects);
 ``python metadata.py --markdown`` prints the parameter table used in README.md.
@@ -18,9 +19,9 @@ from clams.app import ClamsApp
 from clams.appmetadata import AppMetadata
 from mmif import AnnotationTypes, DocumentTypes
 
-from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
-from segmenter.segments import BINARY_LABELS, LABELS, SmoothingParams
-from segmenter.separation import DEFAULT_SEPARATOR
+from segmenter.models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, model_version
+from segmenter.segments import BINARY_LABELS, LABELS, SMOOTHING_HELP, SmoothingParams
+from segmenter.separation import SPEECH_ONLY_HELP
 
 APP_NAME = "Speech Segmenter"
 APP_IDENTIFIER = "speech-segmenter"
@@ -36,32 +37,11 @@ SMOOTHING_PARAMS = {
     "minGap": "min_gap",
     "padding": "padding",
 }
-_SMOOTHING_DESCRIPTIONS = {
-    "threshold": "Speech probability (between 0 and 1, exclusive) above which a 10 ms frame counts as "
-                 "speech. Lower it to catch more quiet or distorted speech, raise it to reject more "
-                 "music and noise.",
-    "minSpeech": "Shortest speech stretch kept, in seconds (0 to 60); shorter speech is relabelled.",
-    "minGap": "Shortest pause between two speech stretches, in seconds (0 to 60); shorter pauses "
-              "are filled and become speech.",
-    "padding": "Seconds (0 to 60) added to both ends of every speech stretch, so that word onsets "
-               "and tails are not cut.",
-}
 
 
 def output_dir_default() -> str:
     """Where separated tracks go when the request does not say: $SEGMENTER_OUTPUT_DIR, else a temp folder."""
     return os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR
-
-
-def _model_version(name: str) -> str:
-    """A model's version as its directory name plus, when the model card says, its version."""
-    import json
-    cfg = PRETRAINED / name / "config.json"
-    try:
-        v = json.loads(cfg.read_text()).get("version")
-    except (OSError, ValueError):
-        v = None
-    return f"{name} ({v})" if v else name
 
 
 # DO NOT CHANGE the function name
@@ -76,8 +56,8 @@ def appmetadata() -> AppMetadata:
         app_license="Apache 2.0",
         identifier=APP_IDENTIFIER,
         url="https://github.com/clamsproject/app-speech-segmenter",
-        analyzer_versions={"segmenter": _model_version(DEFAULT_SEGMENTER),
-                           "separator": _model_version(DEFAULT_SEPARATOR)},
+        analyzer_versions={"segmenter": model_version(DEFAULT_SEGMENTER),
+                           "separator": model_version(DEFAULT_SEPARATOR)},
         analyzer_license="Apache 2.0",
         est_gpu_mem_min=0,
         est_gpu_mem_typ=0,
@@ -102,16 +82,14 @@ def appmetadata() -> AppMetadata:
                     "`binary` gives speech and non-speech (adjacent non-speech merged).")
     for name, field in SMOOTHING_PARAMS.items():
         metadata.add_parameter(name=name, type="number", default=getattr(defaults, field),
-                               description=_SMOOTHING_DESCRIPTIONS[name])
+                               description=SMOOTHING_HELP[field])
     metadata.add_parameter(
         name="separate", type="boolean", default=False,
         description="Also write the separated speech track of each document under outputDir and add it "
                     "to the view as an AudioDocument, aligned to its source.")
     metadata.add_parameter(
         name="speechOnly", type="boolean", default=False,
-        description="With separate=true: also silence (with short fades) the stretches the segmenter "
-                    "labels non-speech, giving the track to hand to ASR. Under music or noise as loud as the "
-                    "speech the segmenter misses speech, which is then silenced too.")
+        description=f"With separate=true: {SPEECH_ONLY_HELP}")
     metadata.add_parameter(
         name="outputDir", type="string", default="",
         description=f"Folder for separated tracks (created if missing). Empty means the deployment "

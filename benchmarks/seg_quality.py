@@ -20,7 +20,7 @@ from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, p
                     venv_python)
 
 sys.path.insert(0, str(REPO))
-from segmenter.scoring import score_directory  # noqa: E402
+from segmenter.scoring import DEFAULT_COLLAR, score_directory  # noqa: E402
 
 # name -> (python, runner)
 SYSTEMS = {
@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--ours-cmd", default=None,
                     help='command for ours with {inputs} and {out} placeholders (default: run_ours.py)')
     ap.add_argument("--score-only", action="store_true", help="score existing hypotheses, run nothing")
-    ap.add_argument("--collar", type=float, default=0.25)
+    ap.add_argument("--collar", type=float, default=DEFAULT_COLLAR)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 

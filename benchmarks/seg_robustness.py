@@ -37,8 +37,8 @@ from seg_quality import LABELS, SYSTEMS, load_hypotheses, run_system
 
 sys.path.insert(0, str(REPO))
 from segmenter.media import SAMPLE_RATE, read_audio  # noqa: E402
-from segmenter.pipeline import DEFAULT_SEGMENTER, MODEL_ENV, resolve_model_dir  # noqa: E402
-from segmenter.scoring import score_directory  # noqa: E402
+from segmenter.models import DEFAULT_SEGMENTER, SEGMENTER_ENV, model_dir_help, resolve_model_dir  # noqa: E402
+from segmenter.scoring import DEFAULT_COLLAR, score_directory  # noqa: E402
 from segmenter.training.codecs import code  # noqa: E402
 
 LEVEL_DBFS = -35.0  # RMS of the whole programme, re 1.0 = full scale
@@ -154,15 +154,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref-dir", type=Path, default=DEFAULT_CORPUS / "seg",
                     help="programmes in the dev SEG layout (prog_NN.{wav,json,npy}); default the dev set")
-    ap.add_argument("--model", type=Path,
-                    help=f"our segmenter (default ${MODEL_ENV}, else pretrained/{DEFAULT_SEGMENTER})")
+    ap.add_argument("--model", type=Path, help=model_dir_help("our segmenter", SEGMENTER_ENV, DEFAULT_SEGMENTER))
     ap.add_argument("--systems", type=comma_list(list(SYSTEMS), ALIASES), default=list(DEFAULT_SYSTEMS),
                     help=f"comma-separated, from {', '.join(SYSTEMS)} (silero, ina for short); "
                          f"default {','.join(DEFAULT_SYSTEMS)}")
     ap.add_argument("--conditions", type=comma_list(list(CONDITIONS)), default=list(CONDITIONS),
                     help=f"comma-separated, from {', '.join(CONDITIONS)}; default all")
     ap.add_argument("--score-only", action="store_true", help="score the saved hypotheses, run nothing")
-    ap.add_argument("--collar", type=float, default=0.25)
+    ap.add_argument("--collar", type=float, default=DEFAULT_COLLAR)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -172,10 +171,10 @@ def main() -> None:
         sys.exit(f"{args.ref_dir}: no programmes in the SEG layout (NN.json + NN.wav)"
                  + (f"; no audio for {', '.join(missing[:5])}" if missing else ""))
     try:
-        model = resolve_model_dir(args.model, MODEL_ENV, DEFAULT_SEGMENTER)
+        model = resolve_model_dir(args.model, SEGMENTER_ENV, DEFAULT_SEGMENTER)
     except FileNotFoundError as e:
         sys.exit(str(e))
-    os.environ[MODEL_ENV] = str(model.resolve())  # run_ours.py loads this one
+    os.environ[SEGMENTER_ENV] = str(model.resolve())  # run_ours.py loads this one
     wavs = [r.with_suffix(".wav") for r in refs]
 
     t0 = time.perf_counter()

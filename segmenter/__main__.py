@@ -6,14 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from .segments import SmoothingParams
+from .models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, SEGMENTER_ENV, SEPARATOR_ENV, model_dir_help
+from .scoring import DEFAULT_COLLAR
+from .segments import SMOOTHING_HELP, SmoothingParams
+from .separation import SPEECH_ONLY_HELP
 
-SMOOTHING_HELP = {
-    "threshold": "speech probability at or above which a frame is speech",
-    "min_speech": "speech runs shorter than this (s) are dropped",
-    "min_gap": "non-speech gaps shorter than this (s) inside speech are filled",
-    "padding": "seconds added to both ends of each speech segment",
-}
+SEGMENTER_DIR_HELP = model_dir_help("segmenter", SEGMENTER_ENV, DEFAULT_SEGMENTER)
+SEPARATOR_DIR_HELP = model_dir_help("separator", SEPARATOR_ENV, DEFAULT_SEPARATOR)
 
 
 def add_smoothing(ap: argparse.ArgumentParser) -> None:
@@ -43,15 +42,13 @@ def fix_mmap_threshold(size: int = 128 * 1024) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     fix_mmap_threshold()
-    from .pipeline import DEFAULT_SEGMENTER, PRETRAINED
-    from .separation import DEFAULT_SEPARATOR
     ap = argparse.ArgumentParser(prog="python -m segmenter", description="Speech / music / noise / silence "
                                  "segmentation and speech separation for broadcast archives.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("segment", help="segment files or folders into a TSV of speech segments")
     p.add_argument("paths", nargs="+", help="media files or folders (walked for media files)")
-    p.add_argument("--model", help=f"segmenter model directory (default: {PRETRAINED / DEFAULT_SEGMENTER})")
+    p.add_argument("--model", help=SEGMENTER_DIR_HELP)
     p.add_argument("--out", type=Path, default=Path("segmented.tsv"), help="TSV to write (default %(default)s)")
     p.add_argument("--slice", type=Path, dest="slice_dir", help="also write each speech segment as a WAV here")
     p.add_argument("-n", type=int, dest="limit", help="process at most N files")
@@ -59,17 +56,18 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("evaluate", help="score against dev-corpus references (prog_NN.json + .wav)")
     p.add_argument("ref_dir", type=Path)
-    p.add_argument("--model")
-    p.add_argument("--collar", type=float, default=0.25, help="seconds not scored either side of a boundary")
+    p.add_argument("--model", help=SEGMENTER_DIR_HELP)
+    p.add_argument("--collar", type=float, default=DEFAULT_COLLAR,
+                   help="seconds not scored either side of a boundary (default %(default)s)")
     p.add_argument("--json", type=Path, help="also write the scores here")
     add_smoothing(p)
 
     p = sub.add_parser("separate", help="write the separated speech of a medium as a 16 kHz WAV")
     p.add_argument("media", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--model", help=f"separator model directory (default: {PRETRAINED / DEFAULT_SEPARATOR})")
-    p.add_argument("--speech-only", action="store_true", help="also silence what the segmenter calls non-speech")
-    p.add_argument("--segmenter-model")
+    p.add_argument("--model", help=SEPARATOR_DIR_HELP)
+    p.add_argument("--speech-only", action="store_true", help=SPEECH_ONLY_HELP)
+    p.add_argument("--segmenter-model", help=SEGMENTER_DIR_HELP)
     add_smoothing(p)
 
     p = sub.add_parser("plot", help="spectrogram, speech mask, masked spectrogram and segments")
@@ -77,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--start", type=float, default=0.0)
     p.add_argument("--end", type=float)
-    p.add_argument("--model")
-    p.add_argument("--separator-model")
+    p.add_argument("--model", help=SEGMENTER_DIR_HELP)
+    p.add_argument("--separator-model", help=SEPARATOR_DIR_HELP)
     add_smoothing(p)
 
     sub.add_parser("train", help="train the segmentation model (see --help)", add_help=False)

@@ -9,20 +9,10 @@ import numpy as np
 
 from .features import FeatureStream, log_mel
 from .media import SAMPLE_RATE, stream_audio
+# PRETRAINED is imported here too because callers (the tests among them) name it as pipeline's.
+from .models import DEFAULT_SEGMENTER, PRETRAINED, SEGMENTER_ENV, resolve_model_dir  # noqa: F401
 from .network import NetStream, NumpyNet
 from .segments import Segmentation, SmoothingParams, Smoother, smooth
-
-PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
-DEFAULT_SEGMENTER = "segmenter-v1"
-MODEL_ENV = "SEGMENTER_MODEL"
-
-
-def resolve_model_dir(model_dir: str | os.PathLike | None, env: str, default: str) -> Path:
-    """An explicit directory, else `$env`, else `pretrained/<default>`."""
-    chosen = Path(model_dir or os.environ.get(env) or PRETRAINED / default)
-    if not (chosen / "weights.npz").is_file():
-        raise FileNotFoundError(f"no model at {chosen} (expected weights.npz there)")
-    return chosen
 
 
 class Segmenter:
@@ -34,7 +24,7 @@ class Segmenter:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None) -> "Segmenter":
-        d = resolve_model_dir(model_dir, MODEL_ENV, DEFAULT_SEGMENTER)
+        d = resolve_model_dir(model_dir, SEGMENTER_ENV, DEFAULT_SEGMENTER)
         segmenter = cls(NumpyNet.load(d / "weights.npz"), d)
         segmenter.warm_up()
         return segmenter

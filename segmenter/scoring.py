@@ -15,6 +15,7 @@ import numpy as np
 
 FRAME_RATE = 100
 CLASSES = ("speech", "music", "noise", "silence")
+DEFAULT_COLLAR = 0.25  # seconds not scored either side of a reference speech boundary
 
 
 def intervals_to_frames(intervals: Iterable[Sequence[float]], n_frames: int) -> np.ndarray:
@@ -92,7 +93,7 @@ def load_reference(ref_json: Path) -> tuple[dict, np.ndarray]:
     return ref, frames
 
 
-def score_directory(ref_dir: Path, hypotheses: dict[str, dict], collar: float = 0.25) -> dict[str, float]:
+def score_directory(ref_dir: Path, hypotheses: dict[str, dict], collar: float = DEFAULT_COLLAR) -> dict[str, float]:
     """Score hypotheses keyed by reference stem: {'speech': [[s, e]], 'segments': [[s, e, label]]?}."""
     counts = DetectionCounts()
     for ref_json in reference_files(ref_dir):

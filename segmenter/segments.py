@@ -21,6 +21,7 @@ BINARY_LABELS: tuple[str, ...] = (SPEECH, NON_SPEECH)
 # Music / noise / silence are decided on probabilities averaged over this window, so that a
 # few noisy frames inside a song do not cut it into pieces.
 LABEL_WINDOW_FRAMES = 101
+MAX_SMOOTHING_SECONDS = 60.0  # upper bound of the duration knobs: beyond it a request is surely a mistake
 
 
 class ParameterValueError(ValueError):
@@ -49,8 +50,8 @@ class SmoothingParams:
             raise ParameterValueError("threshold", f"must be between 0 and 1, got {self.threshold}")
         for f in ("min_speech", "min_gap", "padding"):
             v = getattr(self, f)
-            if not 0.0 <= v <= 60.0:
-                raise ParameterValueError(f, f"must be between 0 and 60 seconds, got {v}")
+            if not 0.0 <= v <= MAX_SMOOTHING_SECONDS:
+                raise ParameterValueError(f, f"must be between 0 and {MAX_SMOOTHING_SECONDS:g} seconds, got {v}")
         return self
 
     def with_values(self, **changes: float) -> "SmoothingParams":
@@ -59,6 +60,21 @@ class SmoothingParams:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+# What each knob does, as `SmoothingParams.validate` and `speech_mask` apply it: the one text that
+# the command line and the app's metadata show.
+SMOOTHING_HELP = {
+    "threshold": f"Speech probability (between 0 and 1, exclusive) at or above which a {1000 // FRAME_RATE} ms "
+                 "frame counts as speech. Lower it to catch more quiet or distorted speech, raise it to "
+                 "reject more music and noise.",
+    "min_speech": f"Shortest speech stretch kept, in seconds (0 to {MAX_SMOOTHING_SECONDS:g}); shorter speech "
+                  "is relabelled.",
+    "min_gap": f"Shortest pause between two speech stretches, in seconds (0 to {MAX_SMOOTHING_SECONDS:g}); "
+               "shorter pauses are filled and become speech.",
+    "padding": f"Seconds (0 to {MAX_SMOOTHING_SECONDS:g}) added to both ends of every speech stretch, so that "
+               "word onsets and tails are not cut.",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,9 @@ import numpy as np
 import soundfile as sf
 
 from .media import SAMPLE_RATE, stream_audio
+from .models import DEFAULT_SEPARATOR, SEPARATOR_ENV, resolve_model_dir
 from .network import NumpyNet
-from .pipeline import Segmenter, resolve_model_dir
+from .pipeline import Segmenter
 from .segments import Segmentation, SmoothingParams
 from .stationary_noise import stationary_noise_gain
 from .streaming import windows
@@ -40,13 +41,14 @@ N_FFT = 512
 HOP = 256  # the network's frame step
 SYNTH_HOP = HOP // 2  # the mask is applied, and the speech resynthesised, on this grid
 N_BINS = N_FFT // 2 + 1
-DEFAULT_SEPARATOR = "separator-v20"
-MODEL_ENV = "SEPARATOR_MODEL"
 CORE_SECONDS = 30.0
 MARGIN_SECONDS = 2.0
 INFERENCE_GRIDS = ("the mean of two masks brought to the whole grid in the same way, one from the even frames and "
                    "one from the odd frames (the same analysis shifted by half a hop)")  # for model cards
 FADE_SECONDS = 0.02  # speech-only gating ramps, short enough to keep onsets, long enough to avoid clicks
+SPEECH_ONLY_HELP = ("also silence (with short fades) the stretches the segmenter labels non-speech, giving the "
+                    "track to hand to ASR. Under music or noise as loud as the speech the segmenter misses "
+                    "speech, which is then silenced too.")
 
 
 def stft(audio: np.ndarray) -> np.ndarray:
@@ -109,7 +111,7 @@ class Separator:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None) -> "Separator":
-        d = resolve_model_dir(model_dir, MODEL_ENV, DEFAULT_SEPARATOR)
+        d = resolve_model_dir(model_dir, SEPARATOR_ENV, DEFAULT_SEPARATOR)
         config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
         return cls(NumpyNet.load(d / "weights.npz"), d, config.get("mask_gain", 1.0))
 
