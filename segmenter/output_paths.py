@@ -1,6 +1,6 @@
 """Where derived media (separated speech tracks) are written: safe, deterministic, collision-free.
 
-No CLAMS imports here: the CLAMS app and the batch tools both use it.
+It is engine code, free of CLAMS, so that app.py and batch.py apply the same rules to an output folder.
 
 A file name is `<source stem>-<hash>.wav`, where the hash covers the absolute source path and
 every option that changes the output (e.g. speechOnly and the smoothing values, the model).
