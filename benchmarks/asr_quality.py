@@ -52,7 +52,8 @@ sys.path.insert(0, str(SYSTEMS_DIR))
 from asr_text import normalise  # noqa: E402
 from segmenter.media import SAMPLE_RATE as SR, read_audio  # noqa: E402
 from segmenter.training.fetch import DEFAULT_CACHE, Pin, download  # noqa: E402
-from segmenter.training.mixing import HOP, speech_activity  # noqa: E402
+from segmenter.frames import FRAME_HOP  # noqa: E402
+from segmenter.training.mixing import speech_activity  # noqa: E402
 from segmenter.training.sources import DEV_EXCLUDED, excluded  # noqa: E402
 
 CACHE = Path(os.environ.get("ASR_BENCH_CACHE", Path.home() / ".cache/asr-bench"))
@@ -138,7 +139,7 @@ def check_excluded(rows: list[tuple[str, str]]) -> None:
 # ---- items ----
 
 def active_power(speech: np.ndarray) -> float:
-    active = np.repeat(speech_activity(speech), HOP)
+    active = np.repeat(speech_activity(speech), FRAME_HOP)
     return float(np.mean(np.square(speech[:len(active)][active], dtype=np.float64)))
 
 

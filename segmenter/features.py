@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
 
+from .frames import FRAME_HOP
 from .media import SAMPLE_RATE
 from .streaming import ChunkedStream, Scratch, Window
 
-HOP = SAMPLE_RATE // 100  # 10 ms
 N_FFT = 400  # 25 ms window
 N_MELS = 64
-LEAD = N_FFT // 2 - HOP // 2  # zeros before sample 0 so that window i is centred on frame i
+LEAD = N_FFT // 2 - FRAME_HOP // 2  # zeros before sample 0 so that window i is centred on frame i
 
 
 MELBANK = Path(__file__).with_name("melbank.npz")
@@ -51,7 +51,7 @@ def mel_basis() -> np.ndarray:
 
 
 def frame_count(n_samples: int) -> int:
-    return -(-n_samples // HOP)
+    return -(-n_samples // FRAME_HOP)
 
 
 @lru_cache(maxsize=1)
@@ -61,10 +61,10 @@ def _interleaved_mel() -> np.ndarray:
 
 
 def _log_mel(samples: np.ndarray, scratch: Scratch) -> np.ndarray:
-    """(frames, N_MELS) for the frames whose windows lie in `samples`, one every HOP samples."""
-    n = (len(samples) - N_FFT) // HOP + 1
+    """(frames, N_MELS) for the frames whose windows lie in `samples`, one every FRAME_HOP samples."""
+    n = (len(samples) - N_FFT) // FRAME_HOP + 1
     frames = scratch.get("frames", (n, N_FFT))
-    np.multiply(np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP], window(), out=frames)
+    np.multiply(np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::FRAME_HOP], window(), out=frames)
     # scipy.fft.rfft's own backend call (scipy is pinned): it writes into `out`, which rfft cannot.
     spec = _r2c(frames, (1,), True, 0, scratch.get("spec", (n, N_FFT // 2 + 1), np.complex64), 1)
     parts = spec.view(np.float32)  # re, im, re, im, ...: |X|^2 @ mel in one product
@@ -89,7 +89,7 @@ class FeatureStream:
     """
 
     def __init__(self, core_frames: int = 500) -> None:
-        self._chunks = ChunkedStream(core_frames * HOP, LEAD)
+        self._chunks = ChunkedStream(core_frames * FRAME_HOP, LEAD)
         self._scratch = Scratch()
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ class FeatureStream:
         frame's window, zeros where the stream has none (at its two ends only)."""
         n = w.core.stop - w.core.start
         before = LEAD - w.core.start
-        after = frame_count(n) * HOP + N_FFT - HOP - LEAD - (len(w.data) - w.core.start)
+        after = frame_count(n) * FRAME_HOP + N_FFT - FRAME_HOP - LEAD - (len(w.data) - w.core.start)
         if before <= 0 and after <= 0:
             return w.data
         return np.concatenate((np.zeros(before, np.float32), w.data, np.zeros(max(0, after), np.float32)))

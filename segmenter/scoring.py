@@ -13,8 +13,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-FRAME_RATE = 100
-CLASSES = ("speech", "music", "noise", "silence")
+from .frames import FRAME_RATE
+from .segments import LABELS
+
 DEFAULT_COLLAR = 0.25  # seconds not scored either side of a reference speech boundary
 
 
@@ -32,7 +33,7 @@ def labels_to_frames(segments: Iterable[Sequence], n_frames: int) -> np.ndarray:
     out = np.full(n_frames, -1, dtype=np.int8)
     centres = (np.arange(n_frames) + 0.5) / FRAME_RATE
     for s, e, label in segments:
-        out[(centres >= s) & (centres < e)] = CLASSES.index(label)
+        out[(centres >= s) & (centres < e)] = LABELS.index(label)
     return out
 
 

@@ -12,9 +12,9 @@ from typing import Iterator
 
 import numpy as np
 
+from .frames import FRAME_RATE
 from .streaming import ChunkedStream, Window
 
-FRAME_RATE = 100  # frames per second
 LABELS: tuple[str, ...] = ("speech", "music", "noise", "silence")
 SPEECH, NON_SPEECH = "speech", "non-speech"
 BINARY_LABELS: tuple[str, ...] = (SPEECH, NON_SPEECH)

@@ -14,11 +14,11 @@ from typing import Mapping
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
+from ..frames import FRAME_HOP
 from ..media import SAMPLE_RATE
 from .sources import SOURCES, Task, excluded, sources_for
 
 SR = SAMPLE_RATE
-HOP = SR // 100
 SPEECH, MUSIC, NOISE, SILENCE = 0, 1, 2, 3
 
 
@@ -28,10 +28,10 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
     Active = smoothed frame energy above max(95th percentile - 35 dB, floor + 6 dB); blips
     under 30 ms are dropped and pauses under 300 ms are bridged, as the references do.
     """
-    n = len(clip) // HOP
+    n = len(clip) // FRAME_HOP
     if n == 0:
         return np.zeros(0, bool)
-    e = np.mean(clip[:n * HOP].reshape(n, HOP).astype(np.float64) ** 2, axis=1)
+    e = np.mean(clip[:n * FRAME_HOP].reshape(n, FRAME_HOP).astype(np.float64) ** 2, axis=1)
     e = np.convolve(e, np.ones(3) / 3, mode="same")
     db = 10 * np.log10(e + 1e-12)
     ref, floor = np.percentile(db, 95), np.percentile(db, 3)
@@ -163,22 +163,22 @@ def excerpt(pool: Pool, n: int, rng: np.random.Generator, fade: int = 160) -> np
 def speech_passage(pool: Pool, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """n samples of utterances with 0.1-1 s gaps, and their speech activity per frame."""
     audio = np.zeros(n, np.float32)
-    active = np.zeros(n // HOP, bool)
-    pos = int(rng.uniform(0, 0.8) * SR) // HOP * HOP
+    active = np.zeros(n // FRAME_HOP, bool)
+    pos = int(rng.uniform(0, 0.8) * SR) // FRAME_HOP * FRAME_HOP
     while pos < n - SR // 5:
         i = pool.pick(rng)
         clip, act = pool.clips[i], pool.activity[i]
         if not act.any():
             continue
         idx = np.flatnonzero(act)
-        a, b = max(0, idx[0] - 5) * HOP, min(len(clip) // HOP, idx[-1] + 6) * HOP
-        clip, act = clip[a:b], act[a // HOP:b // HOP]
-        clip = set_level(clip, 0.0, rms_db(clip[np.repeat(act, HOP)]))
+        a, b = max(0, idx[0] - 5) * FRAME_HOP, min(len(clip) // FRAME_HOP, idx[-1] + 6) * FRAME_HOP
+        clip, act = clip[a:b], act[a // FRAME_HOP:b // FRAME_HOP]
+        clip = set_level(clip, 0.0, rms_db(clip[np.repeat(act, FRAME_HOP)]))
         m = min(len(clip), n - pos)
         audio[pos:pos + m] = clip[:m]
-        k = min(len(act), (n - pos) // HOP)
-        active[pos // HOP:pos // HOP + k] = act[:k]
-        pos += m + int(rng.uniform(0.1, 1.0) * SR) // HOP * HOP
+        k = min(len(act), (n - pos) // FRAME_HOP)
+        active[pos // FRAME_HOP:pos // FRAME_HOP + k] = act[:k]
+        pos += m + int(rng.uniform(0.1, 1.0) * SR) // FRAME_HOP * FRAME_HOP
     _fill_runs(active, False, 30, True, interior_only=True)
     return audio, active
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..frames import FRAME_HOP, FRAME_RATE
+from ..segments import LABELS
 from .codecs import code_many
-from .mixing import (HOP, SILENCE, SPEECH, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
+from .mixing import (SILENCE, SPEECH, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
                      rms_db, set_level, speech_passage, telephone)
 
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
-CLASSES = ("speech", "music", "noise", "silence")  # label index order, as the model outputs them
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,14 @@ class ProgrammeMix:
 def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
           mix: ProgrammeMix) -> tuple[np.ndarray, np.ndarray]:
     """Audio and 4-class frame labels of one block."""
-    frames = n // HOP
+    frames = n // FRAME_HOP
     level = rng.uniform(*mix.block_level_db)
     if kind.startswith("speech"):
         bg_kind = kind.split("_")[1] if "_" in kind else "silence"
         speech, active = speech_passage(pools["speech"], n, rng)
         if rng.random() < mix.telephone:
             speech = telephone(speech, rng)
-        speech = set_level(speech, level, rms_db(speech[np.repeat(active, HOP)]) if active.any() else None)
+        speech = set_level(speech, level, rms_db(speech[np.repeat(active, FRAME_HOP)]) if active.any() else None)
         bg, bg_label = background(bg_kind, pools, n, rng)
         if bg_label != SILENCE:
             bg = set_level(bg, level - rng.uniform(*mix.snr_db))
@@ -86,15 +87,15 @@ def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
 def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator,
               mix: ProgrammeMix = ProgrammeMix()) -> tuple[np.ndarray, np.ndarray]:
     """A labelled mini-programme of 1-3 blocks, before its channel; audio (samples) and labels (frames)."""
-    frames = int(seconds * 100)
-    k = int(rng.integers(1, 4)) if frames >= 300 else 1
+    frames = int(seconds * FRAME_RATE)
+    k = int(rng.integers(1, 4)) if frames >= 3 * FRAME_RATE else 1
     bounds = np.array([0, frames])
-    while k > 1 and np.diff(bounds).min() < 100:  # blocks of at least one second
-        bounds = np.concatenate(([0], np.sort(rng.integers(100, frames - 100, size=k - 1)), [frames]))
+    while k > 1 and np.diff(bounds).min() < FRAME_RATE:  # blocks of at least one second
+        bounds = np.concatenate(([0], np.sort(rng.integers(FRAME_RATE, frames - FRAME_RATE, size=k - 1)), [frames]))
     kinds = rng.choice(BLOCKS, size=k, p=mix.weights())
     audio, labels = [], []
     for kind, a, b in zip(kinds, bounds[:-1], bounds[1:]):
-        x, y = block(str(kind), pools, (b - a) * HOP, rng, mix)
+        x, y = block(str(kind), pools, (b - a) * FRAME_HOP, rng, mix)
         f = min(80, len(x) // 2)
         ramp = np.linspace(0, 1, f, dtype=np.float32)
         x[:f] *= ramp
@@ -124,11 +125,11 @@ def draw(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, mix: 
     """One training example: from the coded bank (a `mix.codec` share; bank programmes are chained
     or cut to length) or mixed afresh, then its channel."""
     if bank and rng.random() < mix.codec:
-        frames = int(seconds * 100)
+        frames = int(seconds * FRAME_RATE)
         parts = []
         while sum(len(y) for _, y in parts) < frames:
             parts.append(bank[int(rng.integers(len(bank)))])
-        audio = np.concatenate([a for a, _ in parts])[:frames * HOP]
+        audio = np.concatenate([a for a, _ in parts])[:frames * FRAME_HOP]
         labels = np.concatenate([y for _, y in parts])[:frames]
     else:
         audio, labels = programme(pools, seconds, rng, mix)
@@ -172,7 +173,7 @@ def label_runs(labels: np.ndarray) -> list[tuple[float, float, str]]:
     """Frame labels -> [(start s, end s, class)] runs."""
     change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     bounds = np.concatenate(([0], change, [len(labels)]))
-    return [(a / 100, b / 100, CLASSES[labels[a]]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [(a / FRAME_RATE, b / FRAME_RATE, LABELS[labels[a]]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, seed: int, mix: ProgrammeMix,
@@ -189,7 +190,7 @@ def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, see
     progs = []
     for _ in range(n):
         parts = []
-        while sum(len(y) for _, y in parts) < seconds * 100:
+        while sum(len(y) for _, y in parts) < seconds * FRAME_RATE:
             parts.append(programme(pools, float(rng.uniform(4, 20)), rng, mix))
         progs.append((np.concatenate([a for a, _ in parts]), np.concatenate([y for _, y in parts])))
     coded = list(range(0, n, 3))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..features import N_MELS, log_mel
+from ..frames import FRAME_RATE
 from ..network import NetSpec, NumpyNet, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
@@ -72,7 +73,7 @@ def score_heldout(net: NumpyNet, folder: Path) -> dict[str, float]:
     """Frame metrics on the held-out programmes, before any smoothing: speech at P >= 0.5, the
     4 classes by argmax, and the calibration error of P(speech)."""
     import soundfile as sf
-    from ..scoring import CLASSES, labels_to_frames
+    from ..scoring import labels_to_frames
     probs, speech, classes = [], [], []
     for ref_json in reference_files(folder):
         ref, frames = load_reference(ref_json)
@@ -89,8 +90,8 @@ def score_heldout(net: NumpyNet, folder: Path) -> dict[str, float]:
             "heldout_detection_error_rate_frames": (fp + fn) / max(1, tp + fn),
             "heldout_frame_accuracy_4class": float(np.mean(p[valid].argmax(axis=1) == cls[valid])),
             "heldout_speech_calibration_error": expected_calibration_error(p[:, 0], truth),
-            "heldout_programmes": len(probs), "heldout_hours": len(p) / 100 / 3600,
-            "classes": list(CLASSES)}
+            "heldout_programmes": len(probs), "heldout_hours": len(p) / FRAME_RATE / 3600,
+            "classes": list(LABELS)}
 
 
 def describe(config: dict) -> str:
@@ -99,7 +100,8 @@ def describe(config: dict) -> str:
     convs = [l for l in net["layers"] if l["kernel"] > 1]
     width = convs[0]["filters"]
     dilations = ", ".join(str(l["dilation"]) for l in convs[1:])
-    reach = sum(l["kernel"] // 2 * l["dilation"] for l in net["layers"]) * net["stride"] / 100
+    frame_seconds = config["features"]["hop"] / config["features"]["sample_rate"]
+    reach = sum(l["kernel"] // 2 * l["dilation"] for l in net["layers"]) * net["stride"] * frame_seconds
     steps = sum(s["steps"] for s in config["stages"])
     stages = "; ".join(f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
                        f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
