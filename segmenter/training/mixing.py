@@ -16,6 +16,7 @@ from scipy.signal import butter, resample_poly, sosfilt
 
 from ..frames import FRAME_HOP
 from ..media import SAMPLE_RATE
+from ..segments import runs
 from .sources import SOURCES, Task, excluded, sources_for
 
 SR = SAMPLE_RATE
@@ -42,12 +43,8 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
 
 
 def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int, new: bool, interior_only: bool = False) -> None:
-    if len(mask) == 0:
-        return
-    change = np.flatnonzero(mask[1:] != mask[:-1]) + 1
-    bounds = np.concatenate(([0], change, [len(mask)]))
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        if mask[s] == value and e - s < shorter_than and (not interior_only or (s > 0 and e < len(mask))):
+    for s, e, v in runs(mask):
+        if v == value and e - s < shorter_than and (not interior_only or (s > 0 and e < len(mask))):
             mask[s:e] = new
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..frames import FRAME_HOP, FRAME_RATE
-from ..segments import LABELS
+from ..segments import LABELS, runs
 from .codecs import code_many
 from .mixing import (SILENCE, SPEECH, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
                      rms_db, set_level, speech_passage, telephone)
@@ -171,9 +171,7 @@ def coded_bank(pools: dict[str, Pool], codecs: list[str], n: int, seconds: float
 
 def label_runs(labels: np.ndarray) -> list[tuple[float, float, str]]:
     """Frame labels -> [(start s, end s, class)] runs."""
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    bounds = np.concatenate(([0], change, [len(labels)]))
-    return [(a / FRAME_RATE, b / FRAME_RATE, LABELS[labels[a]]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [(a / FRAME_RATE, b / FRAME_RATE, LABELS[v]) for a, b, v in runs(labels)]
 
 
 def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, seed: int, mix: ProgrammeMix,
