@@ -22,6 +22,8 @@ from .streaming import ChunkedStream, Scratch, Window
 
 N_FFT = 400  # 25 ms window
 N_MELS = 64
+FMIN, FMAX = 50, SAMPLE_RATE // 2  # Hz: the mel bands' range
+SCALING = "(10*log10(mel+1e-10)+40)/20"  # what `_log_mel` computes, as config.json records it
 LEAD = N_FFT // 2 - FRAME_HOP // 2  # zeros before sample 0 so that window i is centred on frame i
 
 
@@ -32,7 +34,7 @@ def librosa_frontend() -> tuple[np.ndarray, np.ndarray]:
     """(window, mel filterbank) as librosa defines them."""
     import librosa
     window = librosa.filters.get_window("hann", N_FFT, fftbins=True).astype(np.float32)
-    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=50.0, fmax=SAMPLE_RATE / 2)
+    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=float(FMIN), fmax=float(FMAX))
     return window, mel.astype(np.float32)
 
 
@@ -48,6 +50,12 @@ def window() -> np.ndarray:
 
 def mel_basis() -> np.ndarray:
     return _frontend()[1]
+
+
+def config() -> dict:
+    """The features as a model's config.json records them."""
+    return {"type": "log-mel", "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": FRAME_HOP, "n_mels": N_MELS,
+            "fmin": FMIN, "fmax": FMAX, "scaling": SCALING}
 
 
 def frame_count(n_samples: int) -> int:

@@ -21,13 +21,19 @@ from .sources import SOURCES, Task, excluded, sources_for
 
 SR = SAMPLE_RATE
 SPEECH, MUSIC, NOISE, SILENCE = 0, 1, 2, 3
+# Speech activity, as the references mark it: blips shorter than this many frames are dropped,
+# pauses shorter than that many are bridged.
+BLIP_FRAMES, PAUSE_FRAMES = 3, 30
+TELEPHONE_EDGES_HZ = ((200, 400), (3000, 3600))  # ranges of the band's lower and upper edge
+LOWPASS_HZ = (3500, 7000)  # range of a channel low-pass's cut-off
+SEPARATION_SNR_DB = (-10, 15)  # speech over background in the separator's mixtures
 
 
 def speech_activity(clip: np.ndarray) -> np.ndarray:
     """Speech presence per 10 ms frame of a clean speech clip (level relative to the clip).
 
     Active = smoothed frame energy above max(95th percentile - 35 dB, floor + 6 dB); blips
-    under 30 ms are dropped and pauses under 300 ms are bridged, as the references do.
+    under BLIP_FRAMES are dropped and pauses under PAUSE_FRAMES are bridged, as the references do.
     """
     n = len(clip) // FRAME_HOP
     if n == 0:
@@ -37,8 +43,8 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
     db = 10 * np.log10(e + 1e-12)
     ref, floor = np.percentile(db, 95), np.percentile(db, 3)
     active = db > max(ref - 35, floor + 6)
-    _fill_runs(active, True, 3, False)
-    _fill_runs(active, False, 30, True, interior_only=True)
+    _fill_runs(active, True, BLIP_FRAMES, False)
+    _fill_runs(active, False, PAUSE_FRAMES, True, interior_only=True)
     return active
 
 
@@ -176,7 +182,7 @@ def speech_passage(pool: Pool, n: int, rng: np.random.Generator) -> tuple[np.nda
         k = min(len(act), (n - pos) // FRAME_HOP)
         active[pos // FRAME_HOP:pos // FRAME_HOP + k] = act[:k]
         pos += m + int(rng.uniform(0.1, 1.0) * SR) // FRAME_HOP * FRAME_HOP
-    _fill_runs(active, False, 30, True, interior_only=True)
+    _fill_runs(active, False, PAUSE_FRAMES, True, interior_only=True)
     return audio, active
 
 
@@ -194,12 +200,12 @@ def paused_passage(pool: Pool, n: int, rng: np.random.Generator, fade: int = 320
 
 
 def telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    lo, hi = rng.uniform(200, 400), rng.uniform(3000, 3600)
+    lo, hi = (rng.uniform(*edge) for edge in TELEPHONE_EDGES_HZ)
     return sosfilt(butter(4, [lo, hi], btype="band", fs=SR, output="sos"), x).astype(np.float32)
 
 
 def lowpass(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return sosfilt(butter(6, rng.uniform(3500, 7000), fs=SR, output="sos"), x).astype(np.float32)
+    return sosfilt(butter(6, rng.uniform(*LOWPASS_HZ), fs=SR, output="sos"), x).astype(np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -266,7 +272,7 @@ def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.ran
 
 def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mixture, speech, background) with speech SNR in [-10, 15] dB; 15 % have no speech, and a
+    """(mixture, speech, background) with speech SNR in SEPARATION_SNR_DB; 15 % have no speech, and a
     quarter of the others have a long pause (`paused_passage`).
     A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`).
     A fifth of the backgrounds get a second layer 0-12 dB below the first: ambience under music
@@ -287,7 +293,7 @@ def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Ge
         if rng.random() < 0.2:
             speech = telephone(speech, rng)
         speech = set_level(speech, level, rms_db(speech) + 10 * np.log10(n / (n - pause)))  # level outside the pause
-        bg = set_level(bg, level - rng.uniform(-10, 15))
+        bg = set_level(bg, level - rng.uniform(*SEPARATION_SNR_DB))
     floor = pink_floor(n, rng.uniform(-90, -70), rng)
     bg = bg + floor
     mix = speech + bg

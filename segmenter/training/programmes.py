@@ -32,8 +32,8 @@ class ProgrammeMix:
         BLOCKS, (2.0, 1.5, 1.5, 0.7, 1.8, 2.0, 2.5, 1.0))))
     block_level_db: tuple[float, float] = (-40.0, -12.0)  # each block's level before the channel
     snr_db: tuple[float, float] = (-5.0, 25.0)  # speech over its background
-    telephone: float = 0.25  # share of speech passages band-limited to 200-400 .. 3000-3600 Hz
-    lowpass: float = 0.15  # share of programmes low-passed at 3.5-7 kHz
+    telephone: float = 0.25  # share of speech passages band-limited (`mixing.telephone`)
+    lowpass: float = 0.15  # share of programmes low-passed (`mixing.lowpass`)
     tilt: float = 0.0  # share of programmes given a random spectral tilt (`mixing.coloured`)
     level: float = 0.0  # share of programmes moved to a programme level ...
     level_db: tuple[float, float] = (-45.0, -6.0)  # ... drawn from this range (RMS, dBFS)

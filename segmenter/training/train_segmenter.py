@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import N_MELS, log_mel
+from ..features import N_MELS, config as features_config, log_mel
 from ..frames import FRAME_RATE
 from ..network import NetSpec, NumpyNet, export, tcn
 from ..scoring import load_reference, reference_files
@@ -21,7 +21,7 @@ from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
                      train_stages, write_card)
-from .mixing import Pool
+from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool
 from .programmes import ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
@@ -96,29 +96,32 @@ def score_heldout(net: NumpyNet, folder: Path) -> dict[str, float]:
 
 def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
-    net, mix, codecs = config["network"], config["mixing"], config["codecs"]
+    net, mix, codecs, features = config["network"], config["mixing"], config["codecs"], config["features"]
     convs = [l for l in net["layers"] if l["kernel"] > 1]
     width = convs[0]["filters"]
+    kernels = "/".join(str(k) for k in sorted({l["kernel"] for l in convs[1:]}))
     dilations = ", ".join(str(l["dilation"]) for l in convs[1:])
-    frame_seconds = config["features"]["hop"] / config["features"]["sample_rate"]
+    frame_seconds = features["hop"] / features["sample_rate"]
+    window_ms = 1000 * features["n_fft"] / features["sample_rate"]
+    lowpass_khz = "-".join(f"{hz / 1000:g}" for hz in LOWPASS_HZ)
     reach = sum(l["kernel"] // 2 * l["dilation"] for l in net["layers"]) * net["stride"] * frame_seconds
     steps = sum(s["steps"] for s in config["stages"])
     stages = "; ".join(f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
                        f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
     bw = ", ".join(f"{k.replace('_', ' over ')} {v:g}" for k, v in mix["block_weights"].items())
     cal = config["calibration"]
-    return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every 10 ms (25 ms windows).
+    return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
 {net['stride']} frames are stacked into one step; an input convolution and {len(convs) - 1} residual convolutions
-({width} channels, kernel 3, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
+({width} channels, kernel {kernels}, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
 gives P(speech), P(music), P(noise), P(silence) for each of its frames. {config['parameters']:,} parameters.
 
 Training examples are mini-programmes mixed on the fly from real recordings, 1-3 blocks each, drawn
 with weights {bw}. Block levels {mix['block_level_db'][0]:g} to {mix['block_level_db'][1]:g} dBFS, speech {mix['snr_db'][0]:g} to
 {mix['snr_db'][1]:g} dB over its background, {mix['telephone']:.0%} of speech passages band-limited as telephone speech.
-Each programme's channel: {mix['lowpass']:.0%} low-passed at 3.5-7 kHz, {mix['tilt']:.0%} given a random spectral
+Each programme's channel: {mix['lowpass']:.0%} low-passed at {lowpass_khz} kHz, {mix['tilt']:.0%} given a random spectral
 tilt, {mix['level']:.0%} moved to a level of {mix['level_db'][0]:g} to {mix['level_db'][1]:g} dBFS, and {mix['codec']:.0%} of every batch drawn
 from a bank of {codecs['bank']} programmes of {codecs['seconds']:g} s (chained or cut to length) coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).
-Speech is labelled where it is present (pauses under 300 ms bridged); singing is music.
+Speech is labelled where it is present (pauses under {PAUSE_FRAMES * frame_seconds * 1000:g} ms bridged); singing is music.
 Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.
 
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
@@ -171,8 +174,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     print(metrics, flush=True)
     config = {"task": "segmentation", "labels": list(LABELS), **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,
-              "features": {"type": "log-mel", "sample_rate": 16000, "n_fft": 400, "hop": 160, "n_mels": N_MELS,
-                           "fmin": 50, "fmax": 8000, "scaling": "(10*log10(mel+1e-10)+40)/20"},
+              "features": features_config(),
               "network": spec.to_json(), "parameters": int(model.count_params()),
               "receptive_field_frames": 2 * spec.context * spec.stride + 1,
               "init_scale": recipe.network.get("init_scale", 1.0),
