@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from .asr_track import HELP as ASR_TRACK_HELP, AsrTrack
 from .models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, SEGMENTER_ENV, SEPARATOR_ENV, model_dir_help
 from .scoring import DEFAULT_COLLAR
 from .segments import SMOOTHING_HELP, SmoothingParams
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--model", help=SEPARATOR_DIR_HELP)
     p.add_argument("--speech-only", action="store_true", help=SPEECH_ONLY_HELP)
+    for name in AsrTrack.names():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(AsrTrack(), name),
+                       help=f"with --speech-only: {ASR_TRACK_HELP[name]} (default %(default)s)")
     p.add_argument("--segmenter-model", help=SEGMENTER_DIR_HELP)
     add_smoothing(p)
 
@@ -94,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         params = smoothing(args)
+        asr = (AsrTrack(**{n: getattr(args, n) for n in AsrTrack.names()}).validate()
+               if args.command == "separate" else None)
     except ValueError as e:
         ap.error(str(e))
 
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             from .separation import Separator, segment_and_separate
             if args.speech_only:
                 _, track = segment_and_separate(Segmenter.load(args.segmenter_model), Separator.load(args.model),
-                                                args.media, args.out, params, speech_only=True)
+                                                args.media, args.out, params, speech_only=True, asr=asr)
                 if track is None:
                     print(f"warning: {args.media} has no audio samples (zero length): no track written",
                           file=sys.stderr)

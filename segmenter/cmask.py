@@ -21,7 +21,9 @@ import numpy as np
 
 from .bands import expansion, pooling
 from .cmask_net import CmaskNet
+from .separation import MaskLimit, Separator
 
+MODEL_KIND = "complex-mask"  # config.json "model": what Separator.load keys on
 SAMPLE_RATE = 16000
 N_FFT = 512
 HOP = N_FFT // 2
@@ -97,36 +99,35 @@ def bounded_mask(z: np.ndarray) -> np.ndarray:
     return (re * g + 1j * (im * g)).astype(np.complex64)
 
 
-def apply_mask(spec: np.ndarray, band_mask: np.ndarray) -> np.ndarray:
+def apply_mask(spec: np.ndarray, band_mask: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
+    """The STFT times the band mask spread to the bins (then `limit`ed, per bin)."""
     e = band_expansion()
-    return spec * ((band_mask.real @ e) + 1j * (band_mask.imag @ e)).astype(np.complex64)
+    mask = ((band_mask.real @ e) + 1j * (band_mask.imag @ e)).astype(np.complex64)
+    return spec * (limit(mask) if limit else mask)
 
 
-class ComplexMaskSeparator:
+class ComplexMaskSeparator(Separator):
     """A loaded separator-v2 network; `stream` separates a stream of sample blocks."""
 
-    def __init__(self, net: CmaskNet, core_frames: int = CORE_FRAMES):
+    def __init__(self, net: CmaskNet, core_frames: int = CORE_FRAMES, model_dir: Path | None = None):
         if net.spec.inputs != N_FEATURES or net.spec.outputs != 2 * BANDS:
             raise ValueError(f"network has {net.spec.inputs} inputs and {net.spec.outputs} outputs, expected "
                              f"{N_FEATURES} and {2 * BANDS}")
-        self.net, self.core = net, core_frames
+        self.net, self.core, self.model_dir = net, core_frames, model_dir
 
     @classmethod
     def load(cls, model_dir: Path) -> "ComplexMaskSeparator":
-        return cls(CmaskNet.load(Path(model_dir) / "weights.npz"))
+        return cls(CmaskNet.load(Path(model_dir) / "weights.npz"), model_dir=Path(model_dir))
 
-    def masked(self, spec: np.ndarray) -> np.ndarray:
+    def masked(self, spec: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
         """One pass over (frames, N_BINS): the masked STFT."""
-        return apply_mask(spec, bounded_mask(self.net.forward(features(spec))))
+        return apply_mask(spec, bounded_mask(self.net.forward(features(spec))), limit)
 
-    def separate_audio(self, audio: np.ndarray) -> np.ndarray:
-        return np.concatenate(list(self.stream([audio])) or [np.zeros(0, np.float32)])[:len(audio)]
-
-    def stream(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def stream(self, blocks: Iterable[np.ndarray], limit: MaskLimit | None = None) -> Iterator[np.ndarray]:
         """The separated samples of a stream of 16 kHz mono float blocks, in order, exactly as
         many as came in."""
         previous, sent, length = None, 0, {}
-        for spec in self._masked_chunks(self._stft_chunks(blocks, length)):
+        for spec in self._masked_chunks(self._stft_chunks(blocks, length), limit):
             out, previous = synthesis_blocks(spec, previous)
             if "samples" in length:  # the input has ended: the last frames reach past it
                 out = out[:max(0, length["samples"] - sent)]
@@ -156,7 +157,7 @@ class ComplexMaskSeparator:
         length["samples"] = total
         yield frames_of(padded.reshape(n, HOP))
 
-    def _masked_chunks(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    def _masked_chunks(self, chunks: Iterator[np.ndarray], limit: MaskLimit | None) -> Iterator[np.ndarray]:
         """Masked STFT frames, in order: the network runs on `core` frames at a time with its
         context (`spec.context` frames) of real frames on either side, where there are any."""
         reach = self.net.spec.context
@@ -167,9 +168,9 @@ class ComplexMaskSeparator:
             held, feats = np.concatenate((held, spec)), np.concatenate((feats, features(spec)))
             while len(held) >= left + self.core + reach:
                 z = self.net.forward(feats[:left + self.core + reach])[left:left + self.core]
-                yield apply_mask(held[left:left + self.core], bounded_mask(z))
+                yield apply_mask(held[left:left + self.core], bounded_mask(z), limit)
                 cut = max(0, left + self.core - reach)
                 held, feats, left = held[cut:], feats[cut:], left + self.core - cut
         if len(held) > left:
             z = self.net.forward(feats)[left:]
-            yield apply_mask(held[left:], bounded_mask(z))
+            yield apply_mask(held[left:], bounded_mask(z), limit)

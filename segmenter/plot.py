@@ -65,5 +65,7 @@ def run(media: Path, out: Path, start: float, end: float | None, segmenter_dir: 
     segmenter, separator = Segmenter.load(segmenter_dir), Separator.load(separator_dir)
     seg = segmenter.segment_audio(audio, params)
     spec = stft(audio)
-    draw(audio, start, seg, separator.mask(spec), spec, out, f"{media.name}: {start:.1f} s to {start + len(audio) / SAMPLE_RATE:.1f} s")
+    # the gain the separator applied, per bin (any kind of separator: its own mask may live on another grid)
+    gain = np.clip(np.abs(stft(separator.separate_audio(audio))) / (np.abs(spec) + 1e-9), 0.0, 1.0)
+    draw(audio, start, seg, gain, spec, out, f"{media.name}: {start:.1f} s to {start + len(audio) / SAMPLE_RATE:.1f} s")
     return out

@@ -1,7 +1,12 @@
 """Speech separation: STFT -> learned speech mask -> masked STFT -> inverse STFT.
 
-The network sees every other frame of a half-hop STFT (a 256-sample hop); its mask is
-interpolated to the frames between and applied on the half-hop grid. Overlap-adding four
+`Separator.load` returns the separator of the kind its model folder's config.json names (its
+"model": separator-v2's complex mask, `cmask`, or separator-v20's magnitude mask, below); every
+kind streams blocks of samples to exactly as many separated samples with flat memory, so the
+track writing, the one-decode `segment_and_separate` and the speech-only gating work with any.
+
+Separator-v20 (`MagnitudeMaskSeparator`): the network sees every other frame of a half-hop STFT
+(a 256-sample hop); its mask is interpolated to the frames between and applied on the half-hop grid. Overlap-adding four
 frames per sample instead of two smooths the mask's frame-to-frame errors: +0.16 dB SI-SDR
 improvement for the same network (benchmarks/RESULTS.md).
 
@@ -23,12 +28,13 @@ import tempfile
 from bisect import bisect_left, bisect_right
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import librosa
 import numpy as np
 import soundfile as sf
 
+from .asr_track import AsrTrack
 from .media import SAMPLE_RATE, stream_audio
 from .models import DEFAULT_SEPARATOR, SEPARATOR_ENV, resolve_model_dir
 from .network import NumpyNet
@@ -41,14 +47,16 @@ N_FFT = 512
 HOP = 256  # the network's frame step
 SYNTH_HOP = HOP // 2  # the mask is applied, and the speech resynthesised, on this grid
 N_BINS = N_FFT // 2 + 1
+MAGNITUDE_MASK = "magnitude-mask"  # config.json "model" of separator-v20 (and of a folder that names none)
 CORE_SECONDS = 30.0
 MARGIN_SECONDS = 2.0
 INFERENCE_GRIDS = ("the mean of two masks brought to the whole grid in the same way, one from the even frames and "
                    "one from the odd frames (the same analysis shifted by half a hop)")  # for model cards
 FADE_SECONDS = 0.02  # speech-only gating ramps, short enough to keep onsets, long enough to avoid clicks
-SPEECH_ONLY_HELP = ("also silence (with short fades) the stretches the segmenter labels non-speech, giving the "
-                    "track to hand to ASR. Under music or noise as loud as the speech the segmenter misses "
-                    "speech, which is then silenced too.")
+SPEECH_ONLY_HELP = ("give the track to hand to ASR: the separator's mask limited (attenuation limit and mixture "
+                    "mixed back, which keep the separator's mistakes from costing recognition) and the stretches "
+                    "the segmenter labels non-speech silenced (with short fades). Under music or noise as loud as "
+                    "the speech the segmenter misses speech, which is then silenced too.")
 
 
 def stft(audio: np.ndarray) -> np.ndarray:
@@ -101,19 +109,59 @@ def speech_gain(intervals: list[tuple[float, float]], start: int, n: int) -> np.
     return gain
 
 
+# A per-bin mask -> the mask to apply (asr_track.AsrTrack.limit); None applies the model's own.
+MaskLimit = Callable[[np.ndarray], np.ndarray]
+
+
 class Separator:
-    """A loaded speech-mask network; `separate` writes the speech track of a medium."""
+    """A loaded separation model; `separate` writes the speech track of a medium. A kind of model
+    implements `stream`; `separate_audio` and `stream` take a `limit` on the mask."""
+
+    model_dir: Path | None = None
+
+    @staticmethod
+    def load(model_dir: str | os.PathLike | None = None) -> "Separator":
+        """The separator in `model_dir` (else $SEPARATOR_MODEL, else the default), of the kind
+        its config.json names in "model"."""
+        d = resolve_model_dir(model_dir, SEPARATOR_ENV, DEFAULT_SEPARATOR)
+        config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
+        kind = config.get("model", MAGNITUDE_MASK)
+        if kind == MAGNITUDE_MASK:
+            return MagnitudeMaskSeparator(NumpyNet.load(d / "weights.npz"), d, config.get("mask_gain", 1.0))
+        from .cmask import MODEL_KIND, ComplexMaskSeparator  # cmask builds on this module
+        if kind == MODEL_KIND:
+            return ComplexMaskSeparator.load(d)
+        raise ValueError(f"{d / 'config.json'} names the model kind {kind!r}; known: {MAGNITUDE_MASK!r}, "
+                         f"{MODEL_KIND!r}")
+
+    def stream(self, blocks: Iterable[np.ndarray], limit: MaskLimit | None = None) -> Iterator[np.ndarray]:
+        """The separated samples of a stream of 16 kHz mono float blocks, in order, exactly as
+        many as came in."""
+        raise NotImplementedError
+
+    def separate_audio(self, audio: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
+        return np.concatenate([*self.stream([audio], limit), np.zeros(0, np.float32)])
+
+    def separate(self, path: str | os.PathLike, out_wav: str | os.PathLike, limit: MaskLimit | None = None) -> Path:
+        """Write the separated speech of `path` as 16 kHz mono PCM WAV, atomically."""
+        with _hidden_temp(path, out_wav) as tmp:
+            self.write_blocks(stream_audio(path, reuse_buffer=True), tmp, limit)
+            os.replace(tmp, out_wav)
+        return Path(out_wav)
+
+    def write_blocks(self, blocks: Iterable[np.ndarray], wav: Path, limit: MaskLimit | None = None) -> None:
+        with sf.SoundFile(wav, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
+            for block in self.stream(blocks, limit):
+                f.write(np.clip(block, -1.0, 1.0))
+
+
+class MagnitudeMaskSeparator(Separator):
+    """Separator-v20: a loaded speech-mask network on log power spectra."""
 
     def __init__(self, net: NumpyNet, model_dir: Path, gain: float = 1.0):
         self.net = net
         self.model_dir = model_dir
         self.gain = gain
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike | None = None) -> "Separator":
-        d = resolve_model_dir(model_dir, SEPARATOR_ENV, DEFAULT_SEPARATOR)
-        config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
-        return cls(NumpyNet.load(d / "weights.npz"), d, config.get("mask_gain", 1.0))
 
     def mask(self, spec: np.ndarray) -> np.ndarray:
         """(bins, frames) speech gain for a complex STFT from `stft`: the network's mask times the
@@ -131,41 +179,32 @@ class Separator:
         steady = stationary_noise_gain(p, SAMPLE_RATE / SYNTH_HOP)
         return self.gain * net_mask * steady
 
-    def separate_audio(self, audio: np.ndarray) -> np.ndarray:
+    def separate_audio(self, audio: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
+        """One pass over the whole of `audio`."""
         spec = stft(audio)
-        return istft(spec * self.mask(spec), len(audio))
+        mask = self.mask(spec)
+        return istft(spec * (limit(mask) if limit else mask), len(audio))
 
-    def stream(self, blocks: Iterator[np.ndarray], core_seconds: float = CORE_SECONDS,
-               margin_seconds: float = MARGIN_SECONDS) -> Iterator[np.ndarray]:
+    def stream(self, blocks: Iterable[np.ndarray], limit: MaskLimit | None = None,
+               core_seconds: float = CORE_SECONDS, margin_seconds: float = MARGIN_SECONDS) -> Iterator[np.ndarray]:
         """The separated speech of consecutive blocks, in chunks of `core_seconds` each separated
         with `margin_seconds` of real audio either side."""
         # Whole network hops, so that every chunk's STFT frames (and which of them are the
         # network's) fall where the whole file's would.
         core, margin = (int(sec * SAMPLE_RATE) // HOP * HOP for sec in (core_seconds, margin_seconds))
-        for w in windows(blocks, core, margin):
-            yield self.separate_audio(w.data)[w.core].astype(np.float32)
-
-    def separate(self, path: str | os.PathLike, out_wav: str | os.PathLike) -> Path:
-        """Write the separated speech of `path` as 16 kHz mono PCM WAV, atomically."""
-        with _hidden_temp(path, out_wav) as tmp:
-            self.write_blocks(stream_audio(path, reuse_buffer=True), tmp)
-            os.replace(tmp, out_wav)
-        return Path(out_wav)
-
-    def write_blocks(self, blocks: Iterator[np.ndarray], wav: Path) -> None:
-        with sf.SoundFile(wav, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
-            for block in self.stream(blocks):
-                f.write(np.clip(block, -1.0, 1.0))
+        for w in windows(iter(blocks), core, margin):
+            yield self.separate_audio(w.data, limit)[w.core].astype(np.float32)
 
 
 def segment_and_separate(segmenter: Segmenter, separator: Separator, path: str | os.PathLike,
                          out_wav: str | os.PathLike, params: SmoothingParams = SmoothingParams(),
-                         speech_only: bool = False) -> tuple[Segmentation, Path | None]:
+                         speech_only: bool = False, asr: AsrTrack = AsrTrack()) -> tuple[Segmentation, Path | None]:
     """The segmentation and the separated speech of `path` from one decode: each block goes to
     the segmenter as the separator reads it, so a long medium is decoded (and read from its
-    storage) once. With `speech_only`, the stretches that the segmentation calls non-speech are
-    then silenced in a second pass over the separated track, since that needs the finished
-    segmentation. A medium without samples gives no track (None)."""
+    storage) once. With `speech_only`, the ASR track: the mask limited by `asr`, and the
+    stretches that the segmentation calls non-speech then silenced in a second pass over the
+    separated track, since that needs the finished segmentation. A medium without samples gives
+    no track (None)."""
     segmentation = segmenter.segment_stream(params)
 
     def shared(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -174,7 +213,8 @@ def segment_and_separate(segmenter: Segmenter, separator: Separator, path: str |
             yield block
 
     with _hidden_temp(path, out_wav) as tmp:
-        separator.write_blocks(shared(stream_audio(path, reuse_buffer=True)), tmp)
+        separator.write_blocks(shared(stream_audio(path, reuse_buffer=True)), tmp,
+                               asr.validate().limit if speech_only else None)
         seg = segmentation.finish()
         if seg.duration == 0:
             return seg, None

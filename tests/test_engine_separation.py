@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from segmenter.asr_track import AsrTrack
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.pipeline import Segmenter
 from segmenter.separation import (FADE_SECONDS, SYNTH_HOP, Separator, segment_and_separate, speech_gain, stft,
@@ -63,11 +64,14 @@ def test_one_decode_gives_the_same_segmentation_and_track(example_wav: Path, tmp
 
 
 def test_speech_only_zeroes_non_speech(example_wav: Path, tmp_path: Path) -> None:
-    """Silence outside the segmentation's speech (beyond the fades), the track unchanged inside."""
+    """Silence outside the segmentation's speech (beyond the fades), inside it the separated track
+    with the ASR track's limits."""
     segmenter, separator = Segmenter.load(), Separator.load()
-    seg, out = segment_and_separate(segmenter, separator, example_wav, tmp_path / "only.wav", speech_only=True)
+    asr = AsrTrack(attenuation_limit=10.0, mix_back=0.2)
+    seg, out = segment_and_separate(segmenter, separator, example_wav, tmp_path / "only.wav", speech_only=True,
+                                    asr=asr)
     gated, _ = sf.read(out, dtype="int16")
-    full, _ = sf.read(separator.separate(example_wav, tmp_path / "full.wav"), dtype="int16")
+    full, _ = sf.read(separator.separate(example_wav, tmp_path / "full.wav", asr.limit), dtype="int16")
     speech = seg.speech()
     assert speech and seg.duration - sum(e - s for s, e in speech) > 1.0  # both kinds to check
     inside = np.zeros(len(full), bool)
@@ -126,3 +130,35 @@ def test_the_odd_frames_mask_reaches_the_synthesis_grid_the_same_way() -> None:
     m = np.array([[0.0, 1.0, 0.5]], np.float32)
     np.testing.assert_allclose(to_synthesis_grid(m, 6, offset=1), [[0.0, 0.0, 0.5, 1.0, 0.75, 0.5]])
     np.testing.assert_allclose(to_synthesis_grid(m, 7, offset=1), [[0.0, 0.0, 0.5, 1.0, 0.75, 0.5, 0.5]])
+
+
+def test_the_asr_track_limits_the_mask_by_default(example_wav: Path, tmp_path: Path) -> None:
+    """speech_only with the default AsrTrack is the limited track, not the plain one: where the plain
+    track removes the music (7.2-8 s), the limited one keeps it at no less than the attenuation limit
+    (less a little for the STFT's overlap)."""
+    segmenter, separator = Segmenter.load(), Separator.load()
+    audio = read_audio(example_wav)
+    limited = separator.separate_audio(audio, AsrTrack().limit)
+    plain = separator.separate_audio(audio)
+    music = slice(int(7.2 * SAMPLE_RATE), 8 * SAMPLE_RATE)
+
+    def db(x: np.ndarray) -> float:
+        return float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-20))
+    assert db(plain[music]) < db(audio[music]) - AsrTrack().attenuation_limit - 3
+    assert db(limited[music]) > db(audio[music]) - AsrTrack().attenuation_limit - 1
+    seg, out = segment_and_separate(segmenter, separator, example_wav, tmp_path / "asr.wav", speech_only=True)
+    track, _ = sf.read(out, dtype="int16")
+    expected, _ = sf.read(separator.separate(example_wav, tmp_path / "limited.wav", AsrTrack().limit), dtype="int16")
+    s, e = seg.speech()[0]
+    inside = slice(int(s * SAMPLE_RATE) + 400, int(e * SAMPLE_RATE) - 400)
+    assert e - s > 1 and np.array_equal(track[inside], expected[inside])
+
+
+def test_the_asr_track_floor_keeps_a_complex_masks_phase() -> None:
+    m = np.array([0.0, 1e-3j, 0.5 + 0.5j, 1.1], np.complex64)
+    out = AsrTrack(attenuation_limit=20.0, mix_back=0.0).limit(m)
+    np.testing.assert_allclose(out, [0.1, 0.1j, 0.5 + 0.5j, 1.1], atol=1e-7)
+    np.testing.assert_allclose(AsrTrack(attenuation_limit=100.0, mix_back=0.25).limit(np.float32([0.0, 1.0])),
+                               [0.25, 1.0], atol=1e-4)
+    with pytest.raises(ValueError, match="mix_back"):
+        AsrTrack(mix_back=1.5).validate()

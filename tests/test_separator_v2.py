@@ -1,9 +1,13 @@
-"""Separator-v2: the NumPy path against Keras, exact chunked streaming, and a tiny recipe that
-trains a few steps into a complete model folder."""
+"""Separator-v2: the NumPy path against Keras, exact chunked streaming, a tiny recipe that trains a
+few steps into a complete model folder, and a v2 folder beside a v20 one through the engine, its
+command line and cli.py."""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,9 @@ import pytest
 
 from segmenter import cmask
 from segmenter.cmask_net import CmaskNet, CmaskSpec
+from segmenter.media import SAMPLE_RATE, read_audio
+from segmenter.models import DEFAULT_SEPARATOR, PRETRAINED
+from segmenter.separation import MagnitudeMaskSeparator, Separator
 
 TINY = """
 name = "tiny-separator"
@@ -133,7 +140,8 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
                  "recipe_sha256", "2 steps in all", "dilations\n1, 2"):
         assert part in card
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
-    sep = cmask.ComplexMaskSeparator.load(out)
+    sep = Separator.load(out)  # the kind the trainer's config.json names
+    assert isinstance(sep, cmask.ComplexMaskSeparator) and sep.model_dir == out
     y = sep.separate_audio(np.zeros(5000, np.float32))
     assert y.shape == (5000,) and np.all(np.isfinite(y))
 
@@ -145,3 +153,74 @@ def test_a_recipe_with_too_few_speech_free_examples_is_refused() -> None:
         MixShares.from_recipe({"speech_free": 0.1})
     with pytest.raises(RecipeError, match="unexpected"):
         MixShares.from_recipe({"speechless": 0.2})
+
+
+@pytest.fixture(scope="module")
+def tiny_v2(tmp_path_factory) -> Path:
+    """A separator-v2 folder as the trainer lays it out (model.keras, weights.npz, config.json naming
+    the model kind), with random weights."""
+    from segmenter.training.common import save_model
+    from segmenter.cmask_net import export
+    d = tmp_path_factory.mktemp("tiny-v2")
+    spec = CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, 16, 24, (1, 2))
+    save_model(random_model(spec, 7), spec, d, exporter=export)
+    (d / "config.json").write_text(json.dumps({"task": "separation", "model": cmask.MODEL_KIND}))
+    return d
+
+
+@pytest.fixture(params=["v2", "v20"])
+def model_dir(request, tiny_v2) -> Path:
+    return tiny_v2 if request.param == "v2" else PRETRAINED / DEFAULT_SEPARATOR
+
+
+def test_a_folder_loads_as_the_kind_its_config_names(tiny_v2: Path, tmp_path: Path) -> None:
+    assert isinstance(Separator.load(tiny_v2), cmask.ComplexMaskSeparator)
+    assert isinstance(Separator.load(PRETRAINED / DEFAULT_SEPARATOR), MagnitudeMaskSeparator)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "weights.npz").write_bytes((tiny_v2 / "weights.npz").read_bytes())
+    (odd / "config.json").write_text(json.dumps({"model": "wavelet-mask"}))
+    with pytest.raises(ValueError, match="wavelet-mask"):
+        Separator.load(odd)
+
+
+def test_both_kinds_through_the_engine(model_dir: Path, example_wav: Path, tmp_path: Path) -> None:
+    """Plain and speech-only tracks of either kind have the source's samples, and a limited mask
+    changes the v2 track as it does v20's."""
+    from segmenter.asr_track import AsrTrack
+    from segmenter.pipeline import Segmenter
+    from segmenter.separation import segment_and_separate
+    import soundfile as sf
+    n = len(read_audio(example_wav))
+    sep, segmenter = Separator.load(model_dir), Segmenter.load()
+    plain = sep.separate(example_wav, tmp_path / "plain.wav")
+    seg, only = segment_and_separate(segmenter, sep, example_wav, tmp_path / "only.wav", speech_only=True)
+    assert seg == segmenter.segment(example_wav)
+    for track in (plain, only):
+        info = sf.info(track)
+        assert (info.frames, info.samplerate, info.channels) == (n, SAMPLE_RATE, 1)
+    x = read_audio(example_wav)
+    assert not np.allclose(sep.separate_audio(x), sep.separate_audio(x, AsrTrack(6.0, 0.5).limit), atol=1e-3)
+
+
+def test_both_kinds_through_the_engine_command_line(model_dir: Path, example_wav: Path, tmp_path: Path) -> None:
+    from segmenter.__main__ import main
+    out = tmp_path / "speech.wav"
+    assert main(["separate", str(example_wav), str(out), "--model", str(model_dir), "--speech-only",
+                 "--attenuation-limit", "18", "--mix-back", "0.1"]) == 0
+    assert len(read_audio(out)) == len(read_audio(example_wav))
+
+
+def test_both_kinds_through_cli_py(model_dir: Path, example_wav: Path, tmp_path: Path) -> None:
+    """cli.py with $SEPARATOR_MODEL at either folder: the ASR track has the source's samples."""
+    from conftest import ROOT, source_mmif
+    from mmif import DocumentTypes, Mmif
+    src, out, tracks = tmp_path / "in.mmif", tmp_path / "out.mmif", tmp_path / "tracks"
+    src.write_text(source_mmif(("audio/wav", example_wav)))
+    p = subprocess.run([sys.executable, "cli.py", "--separate", "true", "--speechOnly", "true", "--outputDir",
+                        str(tracks), str(src), str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, SEPARATOR_MODEL=str(model_dir)))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (track,) = [d for v in Mmif(out.read_text()).views for d in v.get_documents()
+                if d.at_type == DocumentTypes.AudioDocument]
+    assert len(read_audio(track.location_path())) == len(read_audio(example_wav))

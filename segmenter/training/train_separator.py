@@ -6,8 +6,8 @@ import numpy as np
 from ..network import Layer, NumpyNet, tcn
 from ..pipeline import PRETRAINED
 from ..scoring import si_sdr
-from ..separation import (DEFAULT_SEPARATOR, HOP, INFERENCE_GRIDS, N_BINS, N_FFT, SYNTH_HOP, Separator,
-                          mask_features, network_frames, power, stft)
+from ..separation import (DEFAULT_SEPARATOR, HOP, INFERENCE_GRIDS, MAGNITUDE_MASK, N_BINS, N_FFT, SYNTH_HOP,
+                          MagnitudeMaskSeparator, mask_features, network_frames, power, stft)
 from .common import fit, parse_args, prepare, training_config, write_card
 from .mixing import separation_mixture
 from .sources import sources_for
@@ -76,7 +76,7 @@ def heldout_mixtures(pools, n: int, seconds: float, seed: int):
             yield mix, speech
 
 
-def calibrate(sep: Separator, pools, seed: int) -> float:
+def calibrate(sep: MagnitudeMaskSeparator, pools, seed: int) -> float:
     """The median least-squares gain from the network's output to the clean speech: the SI-SDR
     loss leaves the output level free (and the no-speech term pushes it down), so the level is
     restored by one fixed gain, measured on held-out mixtures."""
@@ -87,7 +87,7 @@ def calibrate(sep: Separator, pools, seed: int) -> float:
     return float(np.median(gains))
 
 
-def evaluate(sep: Separator, pools, seed: int) -> dict[str, float]:
+def evaluate(sep: MagnitudeMaskSeparator, pools, seed: int) -> dict[str, float]:
     gains = [si_sdr(sep.separate_audio(mix), speech) - si_sdr(mix, speech)
              for mix, speech in heldout_mixtures(pools, 100, 8.0, seed)]
     return {"heldout_si_sdr_improvement_db": float(np.mean(gains)), "heldout_mixtures": len(gains)}
@@ -96,11 +96,11 @@ def evaluate(sep: Separator, pools, seed: int) -> dict[str, float]:
 def finish(args, val_pools) -> None:
     """Calibrate the trained model's level, measure it on held-out mixtures, write config and card."""
     import keras
-    sep = Separator(NumpyNet.load(args.out / "weights.npz"), args.out)
+    sep = MagnitudeMaskSeparator(NumpyNet.load(args.out / "weights.npz"), args.out)
     sep.gain = calibrate(sep, val_pools, args.seed)
     metrics = evaluate(sep, val_pools, args.seed)
     print(sep.gain, metrics)
-    config = {"task": "separation", "seed": args.seed, "keras": keras.__version__,
+    config = {"task": "separation", "model": MAGNITUDE_MASK, "seed": args.seed, "keras": keras.__version__,
               "features": {"type": "log-power STFT", "sample_rate": 16000, "n_fft": N_FFT, "hop": HOP,
                            "window": "hann", "scaling": "(10*log10(|X|^2+1e-10)+40)/20"},
               "synthesis": {"hop": SYNTH_HOP, "mask_between_frames": "mean of the two neighbours",

@@ -234,7 +234,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     save_model(model, spec, out, exporter=export)
     metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout_set(val_pools, recipe, shares))
     print(metrics, flush=True)
-    config = {"task": "separation", "model": "complex-mask", **recipe.record(), "seed": recipe.seed,
+    config = {"task": "separation", "model": cmask.MODEL_KIND, **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,
               "stft": {"sample_rate": cmask.SAMPLE_RATE, "n_fft": cmask.N_FFT, "hop": cmask.HOP,
                        "window": "sqrt-hann", "compress": cmask.COMPRESS},

@@ -1,0 +1,60 @@
+"""The track to hand to speech recognition (speechOnly): separated speech limited so that what the
+separator gets wrong costs a recogniser little.
+
+A recogniser suffers more from what a separator damages (speech bins it closes, musical noise, a
+spectrum full of holes) than from background it leaves at a lower level (Iwamoto et al., "How bad
+are artifacts?", Interspeech 2022). Two limits, applied to the mask per STFT bin:
+- an attenuation limit: the mask's gain never falls below -`attenuation_limit` dB (DeepFilterNet's
+  atten_lim_db); a complex mask keeps its phase;
+- a share of the mixture mixed back (that paper's "observation adding"): gain -> (1 - s) gain + s,
+  the same as (1 - s) x separated + s x mixture, since the inverse STFT is linear and exact.
+Then the stretches the segmenter calls non-speech are silenced (separation._gate): where no one
+speaks, a recogniser hears silence rather than the background's remains, on which it invents words.
+
+The defaults were chosen on the ASR benchmark's dev material (benchmarks/asr_quality.py,
+benchmarks/RESULTS.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+HELP = {
+    "attenuation_limit": "the most, in dB, that the speech track's mask may lower any time-frequency bin of the "
+                         "mixture (0 to 100; 100 leaves the mask as the model made it)",
+    "mix_back": "share of the untouched mixture mixed into the speech track (0 to 1; 0 mixes none back)",
+}
+RANGES = {"attenuation_limit": (0.0, 100.0), "mix_back": (0.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class AsrTrack:
+    """The ASR track's limits on the separator's mask; the defaults are the ASR-safe ones."""
+    attenuation_limit: float = 12.0  # dB
+    mix_back: float = 0.0
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def validate(self) -> "AsrTrack":
+        for name in self.names():
+            lo, hi = RANGES[name]
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value}")
+        return self
+
+    def limit(self, mask: np.ndarray) -> np.ndarray:
+        """A per-bin mask (real or complex) with its gain floored at -attenuation_limit dB (a complex
+        gain keeps its phase; a gain of 0 becomes the floor), then `mix_back` of the mixture added."""
+        floor = np.float32(10.0 ** (-self.attenuation_limit / 20.0))
+        magnitude = np.abs(mask)
+        low = magnitude < floor
+        if low.any():
+            direction = mask / np.where(magnitude > 0, magnitude, 1) if np.iscomplexobj(mask) else 1
+            mask = np.where(low, np.where(magnitude > 0, direction, 1) * floor, mask).astype(mask.dtype)
+        if self.mix_back:
+            mask = (mask * np.float32(1.0 - self.mix_back) + np.float32(self.mix_back)).astype(mask.dtype)
+        return mask
