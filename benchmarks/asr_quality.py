@@ -21,14 +21,18 @@ Systems, in one run, each on every item, pinned to one core:
   mixture          : the untouched mixture
   gated            : the mixture with everything outside our speech TimeFrames silenced (systems/asr_gated.py)
   ours             : Separator.load().separate (systems/sep_ours.py)
-  ours-speech-only : the app's separate=true&speechOnly=true track (sep_ours.py --speech-only)
+  ours-speech-only : the app's separate=true&speechOnly=true track, the ASR track with its default
+                     attenuation limit and mix-back (sep_ours.py --speech-only)
   deepfilternet    : DeepFilterNet3, attenuation limit 100 dB (systems/sep_deepfilternet.py)
+With --grid LIMIT_DB:SHARE ..., the ASR track with each attenuation limit and mix-back share instead of
+its defaults, one system each, next to --systems (to choose the defaults: on dev, as issue 26 says).
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
 and kind, and for the clean ones; words invented per minute of background alone.
 
 Run in the main venv:  .venv/bin/python benchmarks/asr_quality.py [--material dev|heldout]
-  [--items N] [--systems ...] [--score-only]. Needs benchmarks/setup_comparisons.sh asr deepfilternet.
-Writes benchmarks/out/asr_quality[_heldout].{md,json}; items and tracks in benchmarks/out/asr/<material>/.
+  [--items N] [--systems ...] [--grid L:S ...] [--score-only]. Needs benchmarks/setup_comparisons.sh asr
+deepfilternet. Writes benchmarks/out/asr_quality[_grid][_heldout].{md,json}; items and tracks in
+benchmarks/out/asr/<material>/.
 """
 from __future__ import annotations
 
@@ -247,20 +251,56 @@ def score(items: list[dict], asr: dict) -> dict:
     return res
 
 
+def add_grid_system(spec: str) -> str:
+    """`LIMIT_DB:SHARE` -> the name of a new system: the ASR track with that attenuation limit and mix-back."""
+    try:
+        limit, share = (float(v) for v in spec.split(":"))
+    except ValueError:
+        raise SystemExit(f"--grid takes LIMIT_DB:SHARE, e.g. 12:0.25, not {spec!r}") from None
+    name = f"asr-track-{limit:g}dB-{share:g}"
+    SYSTEMS[name] = (MAIN_PY, "sep_ours.py", "--speech-only", "--attenuation-limit", str(limit),
+                     "--mix-back", str(share))
+    LABELS[name] = f"ours, speechOnly track, attenuation limit {limit:g} dB, mix-back {share:g}"
+    return name
+
+
+def asr_track_checks(sc: dict, mix: dict, dfn: dict) -> list[tuple[str, float, float, bool]]:
+    """The issue's three acceptance lines for a track given to ASR: (name, value, bound, met)."""
+    return [
+        ("noisy WER ≤ DeepFilterNet3's", sc["noisy"]["wer"], dfn["noisy"]["wer"],
+         sc["noisy"]["wer"] <= dfn["noisy"]["wer"]),
+        ("clean WER ≤ 1.05 × the untouched speech's", sc["clean"]["wer"], 1.05 * mix["clean"]["wer"],
+         sc["clean"]["wer"] <= 1.05 * mix["clean"]["wer"]),
+        ("invented words/min ≤ half the mixture's", sc["invented_per_minute"], 0.5 * mix["invented_per_minute"],
+         sc["invented_per_minute"] <= 0.5 * mix["invented_per_minute"]),
+    ]
+
+
+def grid_table(results: dict) -> list[str]:
+    """Which ASR tracks meet the three acceptance lines (needs the mixture and DeepFilterNet3 in the run)."""
+    if any("scores" not in results.get(k, {}) for k in ("mixture", "deepfilternet")):
+        return ["Targets: not judged (the mixture or DeepFilterNet3 is missing)."]
+    mix, dfn = results["mixture"]["scores"], results["deepfilternet"]["scores"]
+    lines = ["| ASR track | targets met (noisy WER ≤ DFN3, clean ≤ 1.05 × untouched, invented ≤ half) |",
+             "|---|---|"]
+    for name, r in results.items():
+        if name.startswith("asr-track-") or name == "ours-speech-only":
+            if "scores" in r:
+                checks = asr_track_checks(r["scores"], mix, dfn)
+                lines.append(f"| {LABELS[name]} | {sum(ok for *_, ok in checks)} of 3: "
+                             + ", ".join("yes" if ok else "no" for *_, ok in checks) + " |")
+    return lines
+
+
 def targets(results: dict) -> list[str]:
     """The issue's acceptance lines for the track the README gives to ASR and for the plain track."""
     need = ("mixture", "ours", "ours-speech-only", "deepfilternet")
     if any("scores" not in results.get(k, {}) for k in need):
         return ["Targets: not judged (a system is missing)."]
     s = {k: results[k]["scores"] for k in need}
-    rec, mix = s["ours-speech-only"], s["mixture"]
-    checks = [
-        ("speechOnly track, noisy WER ≤ DeepFilterNet3's", rec["noisy"]["wer"], s["deepfilternet"]["noisy"]["wer"],
-         rec["noisy"]["wer"] <= s["deepfilternet"]["noisy"]["wer"]),
-        ("speechOnly track, clean WER ≤ 1.05 × the untouched speech's", rec["clean"]["wer"],
-         1.05 * mix["clean"]["wer"], rec["clean"]["wer"] <= 1.05 * mix["clean"]["wer"]),
-        ("speechOnly track, invented words/min ≤ half the mixture's", rec["invented_per_minute"],
-         0.5 * mix["invented_per_minute"], rec["invented_per_minute"] <= 0.5 * mix["invented_per_minute"]),
+    mix = s["mixture"]
+    checks = [(f"speechOnly track, {name}", value, bound, ok)
+              for name, value, bound, ok in asr_track_checks(s["ours-speech-only"], mix, s["deepfilternet"])] + [
         ("plain separated track, noisy WER < the mixture's", s["ours"]["noisy"]["wer"], mix["noisy"]["wer"],
          s["ours"]["noisy"]["wer"] < mix["noisy"]["wer"]),
     ]
@@ -291,6 +331,8 @@ def main() -> None:
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="dev corpus (--material dev)")
     ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout)")
+    ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
+                    help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
     ap.add_argument("--score-only", action="store_true", help="rescore the saved recognition results")
     ap.add_argument("--write-excluded", action="store_true", help=f"write {EXCLUDED.name} and stop")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -308,7 +350,8 @@ def main() -> None:
 
     work = args.out / "asr" / args.material
     items_dir = work / "items"
-    suffix = "" if args.material == "dev" else "_heldout"
+    suffix = ("_grid" if args.grid else "") + ("" if args.material == "dev" else "_heldout")
+    systems = list(dict.fromkeys(args.systems + [add_grid_system(g) for g in args.grid]))
     if args.score_only:
         items = json.loads((work / "items.json").read_text())
     else:
@@ -326,7 +369,7 @@ def main() -> None:
     print(f"{len(items)} items, {sum(it['seconds'] for it in items) / 60:.1f} min", file=sys.stderr)
 
     results = {}
-    for name in args.systems:
+    for name in systems:
         track_dir = work / name
         res = {"label": LABELS[name]}
         if not args.score_only:
@@ -370,7 +413,7 @@ def main() -> None:
              f"{sum(it['condition'] == 'background' for it in items)} background alone "
              f"({sum(it['seconds'] for it in items if it['condition'] == 'background') / 60:.1f} min). "
              "pocketsphinx 5.1.1 en-us; WER pooled over items.", "", *table(results, items), "",
-             *targets(results)]
+             *(grid_table(results) if args.grid else targets(results))]
     md = "\n".join(lines) + "\n"
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -89,13 +90,17 @@ def write_wav_f32(path: str | os.PathLike, x: np.ndarray, sr: int = SR) -> None:
     Path(path).write_bytes(hdr + data)
 
 
-def parse_sep_args(description: str, flags: tuple[str, ...] = ()) -> argparse.Namespace:
-    """The runners' common arguments, plus the boolean options `flags` (e.g. "--speech-only")."""
+def parse_sep_args(description: str, flags: tuple[str, ...] = (),
+                   more: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The runners' common arguments, plus the boolean options `flags` (e.g. "--speech-only") and
+    whatever `more` adds."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("sep_dir", help="dev SEP folder (NNNN/mix.wav ...)")
     ap.add_argument("--out", required=True, help="writes OUT/NNNN.wav and OUT/timing.json")
     for flag in flags:
         ap.add_argument(flag, action="store_true")
+    if more:
+        more(ap)
     return ap.parse_args()
 
 

@@ -1,7 +1,9 @@
 """Our separator, in the main venv: segmenter.separation.Separator.load().separate(mix_path, out_wav)
 (writes a 16 kHz mono WAV with the mixture's duration). Model: $SEPARATOR_MODEL / its default.
-With --speech-only, as the app's speechOnly=true (segment_and_separate): the segmenter's segmentation of
-the mixture (default smoothing) silences what it calls non-speech."""
+With --speech-only, as the app's separate=true&speechOnly=true (segment_and_separate): the ASR
+track, with the engine's default attenuation limit and mix-back unless --attenuation-limit /
+--mix-back say otherwise, and the segmenter's segmentation of the mixture (default smoothing)
+silencing what it calls non-speech."""
 import sys
 import time
 from pathlib import Path
@@ -12,9 +14,16 @@ from _common import parse_sep_args, run_separation  # noqa: E402
 
 
 def main():
-    args = parse_sep_args(__doc__, ("--speech-only",))
+    from segmenter.asr_track import HELP, AsrTrack
+
+    def asr_options(ap):
+        for name in AsrTrack.names():
+            ap.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(AsrTrack(), name),
+                            help=f"with --speech-only: {HELP[name]}")
+    args = parse_sep_args(__doc__, ("--speech-only",), asr_options)
     from segmenter.pipeline import Segmenter
     from segmenter.separation import Separator, segment_and_separate
+    asr = AsrTrack(**{n: getattr(args, n) for n in AsrTrack.names()}).validate()
     t0 = time.perf_counter()
     sep = Separator.load()
     segmenter = Segmenter.load() if args.speech_only else None
@@ -22,7 +31,7 @@ def main():
 
     def separate(mix, item, out_wav):
         if segmenter:
-            segment_and_separate(segmenter, sep, mix, out_wav, speech_only=True)
+            segment_and_separate(segmenter, sep, mix, out_wav, speech_only=True, asr=asr)
         else:
             sep.separate(mix, out_wav)
         return None  # time the whole call: (segmentation +) decode + separation + WAV writing
