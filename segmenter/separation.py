@@ -50,8 +50,6 @@ N_BINS = N_FFT // 2 + 1
 MAGNITUDE_MASK = "magnitude-mask"  # config.json "model" of separator-v20 (and of a folder that names none)
 CORE_SECONDS = 30.0
 MARGIN_SECONDS = 2.0
-INFERENCE_GRIDS = ("the mean of two masks brought to the whole grid in the same way, one from the even frames and "
-                   "one from the odd frames (the same analysis shifted by half a hop)")  # for model cards
 FADE_SECONDS = 0.02  # speech-only gating ramps, short enough to keep onsets, long enough to avoid clicks
 SPEECH_ONLY_HELP = ("give the track to hand to ASR: the separator's mask limited (attenuation limit and mixture "
                     "mixed back, which keep the separator's mistakes from costing recognition) and the stretches "

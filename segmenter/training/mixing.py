@@ -5,7 +5,7 @@ Everything draws from a seeded numpy Generator.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +26,8 @@ SPEECH, MUSIC, NOISE, SILENCE = 0, 1, 2, 3
 BLIP_FRAMES, PAUSE_FRAMES = 3, 30
 TELEPHONE_EDGES_HZ = ((200, 400), (3000, 3600))  # ranges of the band's lower and upper edge
 LOWPASS_HZ = (3500, 7000)  # range of a channel low-pass's cut-off
-SEPARATION_SNR_DB = (-10, 15)  # speech over background in the separator's mixtures
+STEADY_SECONDS, STEADY_RANGE_DB = 3.0, 9.0  # `is_steady`: this long at least, 100 ms levels within this range
+COLOUR_CORNER_HZ, COLOUR_GAIN_DB = (300, 4000), (-12, 6)  # `coloured`: the corner's and each part's range
 
 
 def speech_activity(clip: np.ndarray) -> np.ndarray:
@@ -110,7 +111,7 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
     return pools
 
 
-def is_steady(clip: np.ndarray, seconds: float = 3.0, range_db: float = 9.0) -> bool:
+def is_steady(clip: np.ndarray, seconds: float = STEADY_SECONDS, range_db: float = STEADY_RANGE_DB) -> bool:
     """At least `seconds` long, with its 100 ms levels (10th to 90th percentile) within `range_db`:
     rain, running water, fire, engines, a crowd's murmur."""
     n = len(clip) // (SR // 10)
@@ -190,7 +191,7 @@ def paused_passage(pool: Pool, n: int, rng: np.random.Generator, fade: int = 320
     """n samples of speech with one 1.5-4 s pause (at most half of them) at a random place, and the
     pause's length: programmes hold long stretches of music or ambience between speakers, and the
     mask must close there."""
-    gap = min(int(rng.uniform(1.5, 4.0) * SR), n // 2)
+    gap = min(int(rng.uniform(*SEPARATION_MIX.pause_seconds) * SR), n // 2)
     head = int(rng.uniform(0, 1) * (n - gap))
     out = np.zeros(n, np.float32)
     out[:head] = speech_passage(pool, head, rng)[0]
@@ -244,15 +245,42 @@ def speed_changed(x: np.ndarray, speed: Fraction) -> np.ndarray:
 
 
 def coloured(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """`x` recoloured: a second-order low-pass of it (corner 300-4000 Hz) and the rest, each scaled
-    by -12 to +6 dB and summed. A gentle random tilt of the spectrum, as another microphone
-    or transfer would give the same recording."""
-    low = sosfilt(butter(2, float(np.exp(rng.uniform(np.log(300), np.log(4000)))), fs=SR, output="sos"), x)
-    g_low, g_high = 10 ** (rng.uniform(-12, 6, size=2) / 20)
+    """`x` recoloured: a second-order low-pass of it (corner in COLOUR_CORNER_HZ) and the rest, each
+    scaled by a gain in COLOUR_GAIN_DB and summed. A gentle random tilt of the spectrum, as another
+    microphone or transfer would give the same recording."""
+    corner = float(np.exp(rng.uniform(*np.log(COLOUR_CORNER_HZ))))
+    low = sosfilt(butter(2, corner, fs=SR, output="sos"), x)
+    g_low, g_high = 10 ** (rng.uniform(*COLOUR_GAIN_DB, size=2) / 20)
     return (g_low * low + g_high * (x - low)).astype(np.float32)
 
 
 SPEEDS = {"noise": (0.7, 1.4), "steady": (0.7, 1.4), "music": (0.8, 1.25), "sung": (0.8, 1.25)}
+
+
+@dataclass(frozen=True)
+class SeparationMix:
+    """How `separation_mixture` mixes: shares of the examples, and ranges drawn from uniformly.
+    A separator's config.json records it, and its card is rendered from that record."""
+    backgrounds: dict[str, float] = field(default_factory=lambda: {  # kind -> share
+        "music": 0.4, "sung": 0.2, "noise": 0.27, "steady": 0.13})
+    layered: float = 0.2  # share of backgrounds with a second one under them ...
+    layer_below_db: tuple[float, float] = (0, 12)  # ... this far below the first
+    speed_changed: float = 0.5  # share of backgrounds played faster or slower (SPEEDS)
+    recoloured: float = 0.5  # share of backgrounds `coloured`
+    level_dbfs: tuple[float, float] = (-38, -16)  # the speech's level (a speech-free mixture's background's)
+    snr_db: tuple[float, float] = (-10, 15)  # speech over background
+    speech_free: float = 0.15
+    paused: float = 0.25  # share of speech passages with one long pause ...
+    pause_seconds: tuple[float, float] = (1.5, 4.0)  # ... this long (at most half the passage)
+    telephone: float = 0.2  # share of speech band-limited as telephone speech (`telephone`)
+    floor_dbfs: tuple[float, float] = (-90, -70)  # a pink noise floor under everything
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"speeds": SPEEDS, "steady": {"seconds": STEADY_SECONDS, "range_db": STEADY_RANGE_DB},
+                               "colour": {"corner_hz": COLOUR_CORNER_HZ, "gain_db": COLOUR_GAIN_DB}}
+
+
+SEPARATION_MIX = SeparationMix()
 
 
 def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -260,41 +288,41 @@ def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.ran
     ambience 0.7-1.4 times, music within four semitones), and half are `coloured`: the allowed
     packages hold few recordings of each kind, and these give new sizes, keys, tempos and colours
     of the same sources."""
-    if rng.random() < 0.5:
+    if rng.random() < SEPARATION_MIX.speed_changed:
         low, high = SPEEDS[kind]
         speed = Fraction(float(np.exp(rng.uniform(np.log(low), np.log(high))))).limit_denominator(20)
         source, _ = background(kind, pools, int(np.ceil(n * float(speed))) + 64, rng)
         bg = speed_changed(source, speed)[:n]
     else:
         bg, _ = background(kind, pools, n, rng)
-    return coloured(bg, rng) if rng.random() < 0.5 else bg
+    return coloured(bg, rng) if rng.random() < SEPARATION_MIX.recoloured else bg
 
 
 def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mixture, speech, background) with speech SNR in SEPARATION_SNR_DB; 15 % have no speech, and a
-    quarter of the others have a long pause (`paused_passage`).
-    A third of the ambience backgrounds are drawn from the steady clips alone (see `steady_pool`).
-    A fifth of the backgrounds get a second layer 0-12 dB below the first: ambience under music
-    or sung music, music or more ambience under ambience, as in a programme's sound bed."""
+    """(mixture, speech, background) as SEPARATION_MIX says: some have no speech, and some of the
+    others a long pause (`paused_passage`). Part of the ambience backgrounds are drawn from the
+    steady clips alone (see `steady_pool`). Layered backgrounds are ambience under music or sung
+    music, music or more ambience under ambience, as in a programme's sound bed."""
+    m = SEPARATION_MIX
     n = int(seconds * SR)
-    kind = str(rng.choice(["music", "sung", "noise", "steady"], p=[0.4, 0.2, 0.27, 0.13]))
+    kind = str(rng.choice(list(m.backgrounds), p=list(m.backgrounds.values())))
     bg = separation_background(kind, pools, n, rng)
-    if rng.random() < 0.2:
+    if rng.random() < m.layered:
         under = "noise" if kind in ("music", "sung") else str(rng.choice(["music", "noise"]))
-        bg = bg + set_level(separation_background(under, pools, n, rng), rms_db(bg) - rng.uniform(0, 12))
-    level = rng.uniform(-38, -16)
-    if rng.random() < 0.15:
+        bg = bg + set_level(separation_background(under, pools, n, rng), rms_db(bg) - rng.uniform(*m.layer_below_db))
+    level = rng.uniform(*m.level_dbfs)
+    if rng.random() < m.speech_free:
         speech = np.zeros(n, np.float32)
         bg = set_level(bg, level)
     else:
-        speech, pause = (paused_passage(pools["speech"], n, rng) if rng.random() < 0.25
+        speech, pause = (paused_passage(pools["speech"], n, rng) if rng.random() < m.paused
                          else (speech_passage(pools["speech"], n, rng)[0], 0))
-        if rng.random() < 0.2:
+        if rng.random() < m.telephone:
             speech = telephone(speech, rng)
         speech = set_level(speech, level, rms_db(speech) + 10 * np.log10(n / (n - pause)))  # level outside the pause
-        bg = set_level(bg, level - rng.uniform(*SEPARATION_SNR_DB))
-    floor = pink_floor(n, rng.uniform(-90, -70), rng)
+        bg = set_level(bg, level - rng.uniform(*m.snr_db))
+    floor = pink_floor(n, rng.uniform(*m.floor_dbfs), rng)
     bg = bg + floor
     mix = speech + bg
     peak = np.max(np.abs(mix))
