@@ -256,7 +256,7 @@ def checked_recipe(ap: argparse.ArgumentParser, args: argparse.Namespace, task: 
                    check: Callable[[Recipe], object]) -> tuple[Recipe, Path]:
     """The recipe and the model folder, or a usage error before any work: a recipe of another task,
     a folder that already holds a model (a run never overwrites one), or what `check` raises."""
-    from ..pipeline import PRETRAINED
+    from ..models import PRETRAINED
     from .codecs import check_available
     try:
         recipe = load(args.recipe)

@@ -9,8 +9,8 @@ from ..network import Layer, NumpyNet, tcn
 from ..scoring import si_sdr
 from ..separation import (HOP, MAGNITUDE_MASK, N_BINS, N_FFT, SYNTH_HOP,
                           MagnitudeMaskSeparator, mask_features, network_frames, power, stft)
-from .common import fit, parse_args, prepare, training_config, write_card
 from ..stationary_noise import FLOOR_SECONDS
+from .common import fit, parse_args, prepare, training_config, write_card
 from .mixing import SEPARATION_MIX, separation_mixture
 from .sources import sources_for
 
@@ -21,7 +21,7 @@ SPEC = tcn(N_BINS, 256, DILATIONS, N_BINS, "sigmoid", refiner=REFINER)
 CALIBRATION_MIXTURES, HELDOUT_MIXTURES = 50, 100  # held-out mixtures that set mask_gain, and that score the model
 LEAK_FLOOR_DB = -30.0  # the speech-free loss: the output's level relative to the mixture's, floored here
 INFERENCE_GRIDS = ("the mean of two masks brought to the whole grid in the same way, one from the even frames and "
-                   "one from the odd frames (the same analysis shifted by half a hop)")  # as Separator.mask does
+                   "one from the odd frames (the same analysis shifted by half a hop)")  # as MagnitudeMaskSeparator.mask does
 
 
 def example(mix: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

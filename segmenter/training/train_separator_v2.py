@@ -19,16 +19,17 @@ from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
                      train_stages, write_card)
-from .mixing import Pool, separation_mixture, set_level
+from .mixing import SEPARATION_MIX, Pool, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
 
 Kind = Literal["mixture", "clean", "speech-free"]
 MIN_SPEECH_FREE = 0.15
-# The loss (GTCRN's hybrid loss): 30 x compressed complex MSE + 70 x compressed magnitude MSE,
-# on spectra scaled by the mixture's RMS, plus the negative SI-SDR in bels, capped at 30 dB.
+# The loss (GTCRN's hybrid loss): compressed complex MSE and compressed magnitude MSE, on spectra
+# scaled by the mixture's RMS, plus the negative SI-SDR in bels, capped.
 LOSS_WEIGHTS = {"complex": 30.0, "magnitude": 70.0, "si_sdr_bels": 1.0}
-SDR_CAP = 1e-3  # -> SI-SDR at most 30 dB: clean speech cannot pull the loss without bound
+SI_SDR_CAP_DB = 30  # clean speech cannot pull the loss without bound
+SDR_CAP = 10 ** (-SI_SDR_CAP_DB / 10)  # the error energy's floor, relative to the target's
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,13 @@ def network(recipe: Recipe) -> CmaskSpec:
 def example(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, shares: MixShares
             ) -> tuple[np.ndarray, np.ndarray, Kind]:
     """(input, target speech, kind). Mixtures are `separation_mixture`'s with speech; speech-free
-    examples are one of its backgrounds alone, at -38 to -16 dBFS; clean examples are its speech
-    alone, for which the target is the input."""
+    examples are one of its backgrounds alone, at its levels; clean examples are its speech alone,
+    for which the target is the input."""
     u = rng.random()
     while True:
         mix, speech, bg = separation_mixture(pools, seconds, rng)
         if u < shares.speech_free:
-            return (set_level(bg, rng.uniform(-38, -16)) if speech.any() else mix), np.zeros_like(mix), "speech-free"
+            return (set_level(bg, rng.uniform(*SEPARATION_MIX.level_dbfs)) if speech.any() else mix), np.zeros_like(mix), "speech-free"
         if speech.any():
             break
     if u < shares.speech_free + shares.clean:
@@ -125,7 +126,7 @@ def _compressed(re, im, scale):
 
 def loss(y_true, y_pred):
     """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
-    counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at 30 dB.
+    counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB.
     With no speech there is no SI-SDR, and the MSE alone teaches the mask to close: a log-level
     term there (separator-v20's) has a gradient that grows as the output falls, and in a short
     run it closed the mask on speech too (output 15-24 dB below the mixture)."""
@@ -191,6 +192,7 @@ def describe(config: dict) -> str:
     bands = config["bands"]
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
+    snr = config["mixture"]["snr_db"]
     return f"""A complex ratio mask on a compact frequency axis. The mixture's STFT ({stft['n_fft']}-point square-root Hann window,
 {stft['hop']}-sample hop at {stft['sample_rate'] // 1000} kHz) is described per frame by {net['inputs']} features: the log power of {bands['full_bins'] + bands['erb_bands']} bands
 (each of the {bands['full_bins']} bins below {bands['full_bins'] * stft['sample_rate'] / stft['n_fft'] / 1000:.2f} kHz, then {bands['erb_bands']} ERB-spaced bands up to {stft['sample_rate'] // 2000} kHz) and the
@@ -204,11 +206,11 @@ mixture's STFT (magnitude and phase) and the result is inverted by overlap-add.
 {config['parameters']:,} parameters; {config['macs_per_second'] / 1e6:.1f} M multiply-accumulates per second of audio.
 
 Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
-rest speech over music, sung music or ambience at -10 to +15 dB SNR, as `separation_mixture` makes
+rest speech over music, sung music or ambience at {snr[0]:g} to {snr[1]:+g} dB SNR, as `separation_mixture` makes
 them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
 (one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.
 The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
-scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + the negative SI-SDR in bels (capped at 30 dB); without
+scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB); without
 speech, the MSE terms alone.
 
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
@@ -243,8 +245,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "macs_per_second": spec.macs_per_frame() * cmask.SAMPLE_RATE / cmask.HOP,
               "receptive_field_frames": 2 * spec.context + 1,
               "sources": recipe.sources, "mixing": asdict(shares),
-              "codecs": {"names": codecs}, "heldout": recipe.heldout,
-              "loss": {"weights": LOSS_WEIGHTS, "si_sdr_cap_db": 30},
+              "mixture": SEPARATION_MIX.to_json(), "codecs": {"names": codecs}, "heldout": recipe.heldout,
+              "loss": {"weights": LOSS_WEIGHTS, "si_sdr_cap_db": SI_SDR_CAP_DB},
               "stages": [vars(s) for s in recipe.stages]}
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config),
                [s for s in SOURCES if s.id in recipe.sources])
