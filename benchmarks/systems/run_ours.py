@@ -1,6 +1,5 @@
-"""Our segmenter, in the main venv: segmenter.pipeline.Segmenter.load(model_dir or
-$SEGMENTER_MODEL or pretrained/segmenter-v1).segment(path) -> speech() + the fine segments."""
-import os
+"""Our segmenter, in the main venv: segmenter.pipeline.Segmenter.load() (which takes
+$SEGMENTER_MODEL, else the default in pretrained/).segment(path) -> speech() + the fine segments."""
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from _common import parse_args, run_files  # noqa: E402
 def main():
     args = parse_args(__doc__)
     from segmenter.pipeline import Segmenter
-    seg = Segmenter.load(os.environ.get("SEGMENTER_MODEL") or None)
+    seg = Segmenter.load()
 
     def process(path):
         s = seg.segment(path)
