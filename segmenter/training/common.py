@@ -191,8 +191,7 @@ def fine_tuning_note(training: dict) -> str:
 
 This model was fine-tuned: its training started from the weights of `{training['init']}`, with fresh
 mixtures (seed {training['seed']}) and a new cosine learning-rate schedule from {training['lr']:g}. Reproducing it
-takes the commands that made that model (its card, or the README's chain of training commands for
-steps that were never kept in the tree), then this one."""
+takes that model first (its own card says how it was made), then this model's command."""
 
 
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, sources: Sequence[Source]) -> None:

@@ -28,7 +28,7 @@ class Source:
     inner_zip: str | None = None
     weight: float = 1.0
     license: str = ""
-    separation_only: bool = False  # added after segmenter-v1 was trained: only the separator draws on it
+    separation_only: bool = False  # only the separation task draws on it; segmentation keeps segmenter-v1's sources
     extractor: str = "files"  # how clips come out of the package: a name in extractors.EXTRACTORS
     # The held-out split's unit: the match of this regex in a clip's name (the actor, the voice
     # folder, the language), so that held-out clips are of voices never trained on; None: the clip.
@@ -206,9 +206,8 @@ SOURCES: tuple[Source, ...] = (
     Source("flare_music", "music", "flare-game", ("usr/share/games/flare/mods/*/music/*.ogg",), (r"wind_ambient",),
            license="CC-BY-SA-3.0+"),
     Source("pushover_music", "music", "pushover-data", ("usr/share/pushover/themes/*.ogg",), license="GPL-3+"),
-    # songs with a voice in them, found by screening every second-round track with segmenter-v1
-    # (share of frames it calls speech) and reading the spectrograms of the highest: music that the
-    # model must learn to call music
+    # songs with a voice in them, found by ranking the music tracks by the share of frames segmenter-v1
+    # calls speech and reading the spectrograms of the highest: music that the model must learn to call music
     Source("drascula_sung", "sung", "drascula-music",
            tuple(f"usr/share/scummvm/drascula/audio/track{n}.ogg" for n in (1, 2, 30)),
            license="Drascula-License (BSD-like)"),
@@ -239,7 +238,7 @@ Task = Literal["segmentation", "separation"]
 
 def sources_for(task: Task) -> tuple[Source, ...]:
     """The sources a trainer draws on: "separation" takes them all, "segmentation" leaves out
-    the separation-only ones, added after segmenter-v1 was trained on the others."""
+    the separation-only ones, so that segmenter-v1's training data stays what it was trained on."""
     if task not in get_args(Task):
         raise ValueError(f"unknown training task {task!r}: 'segmentation' or 'separation'")
     return tuple(s for s in SOURCES if task == "separation" or not s.separation_only)
