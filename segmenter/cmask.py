@@ -21,10 +21,10 @@ import numpy as np
 
 from .bands import expansion, pooling
 from .cmask_net import CmaskNet
+from .media import SAMPLE_RATE
 from .separation import MaskLimit, Separator
 
 MODEL_KIND = "complex-mask"  # config.json "model": what Separator.load keys on
-SAMPLE_RATE = 16000
 N_FFT = 512
 HOP = N_FFT // 2
 N_BINS = N_FFT // 2 + 1

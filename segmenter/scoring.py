@@ -41,7 +41,7 @@ def collar_mask(ref: np.ndarray, collar: float) -> np.ndarray:
     """True for frames that are scored: farther than `collar` s from any reference boundary."""
     n = len(ref)
     scored = np.ones(n, dtype=bool)
-    change = np.flatnonzero(ref[1:] != ref[:-1]) + 1  # boundary at time change/100
+    change = np.flatnonzero(ref[1:] != ref[:-1]) + 1  # boundary at time change / FRAME_RATE
     centres = (np.arange(n) + 0.5) / FRAME_RATE
     for b in change / FRAME_RATE:
         lo, hi = np.searchsorted(centres, [b - collar, b + collar], side="right")
