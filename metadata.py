@@ -44,6 +44,10 @@ def output_dir_default() -> str:
     return os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR
 
 
+def _listed(labels: tuple[str, ...]) -> str:
+    return f"{', '.join(labels[:-1])} and {labels[-1]}"
+
+
 # DO NOT CHANGE the function name
 def appmetadata() -> AppMetadata:
     defaults = SmoothingParams()
@@ -78,8 +82,8 @@ def appmetadata() -> AppMetadata:
 
     metadata.add_parameter(
         name="labels", type="string", choices=["fine", "binary"], default="fine",
-        description="Label set of the TimeFrames: `fine` gives speech, music, noise and silence; "
-                    "`binary` gives speech and non-speech (adjacent non-speech merged).")
+        description=f"Label set of the TimeFrames: `fine` gives {_listed(LABELS)}; `binary` gives "
+                    f"{_listed(BINARY_LABELS)} (adjacent non-speech merged).")
     for name, field in SMOOTHING_PARAMS.items():
         metadata.add_parameter(name=name, type="number", default=getattr(defaults, field),
                                description=SMOOTHING_HELP[field])
