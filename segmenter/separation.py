@@ -88,6 +88,9 @@ def power(spec: np.ndarray) -> np.ndarray:
     return spec.real ** 2 + spec.imag ** 2
 
 
+MASK_FEATURES_SCALING = "(10*log10(|X|^2+1e-10)+40)/20"  # what `mask_features` computes, as config.json records it
+
+
 def mask_features(p: np.ndarray) -> np.ndarray:
     """(bins, frames) power -> (frames, bins) log power, scaled like the segmenter's features."""
     return ((10.0 * np.log10(p.T + 1e-10) + 40.0) / 20.0).astype(np.float32)

@@ -12,11 +12,11 @@ import numpy as np  # noqa: E402
 from scipy.signal import istft, stft  # noqa: E402
 
 from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32  # noqa: E402
-from segmenter.separation import N_FFT as NFFT, SYNTH_HOP as HOP  # noqa: E402
+from segmenter.separation import N_FFT, SYNTH_HOP  # noqa: E402
 
 
 def irm_separate(mix: np.ndarray, speech: np.ndarray, background: np.ndarray) -> np.ndarray:
-    kw = dict(fs=SR, window="hann", nperseg=NFFT, noverlap=NFFT - HOP)
+    kw = dict(fs=SR, window="hann", nperseg=N_FFT, noverlap=N_FFT - SYNTH_HOP)
     _, _, X = stft(mix, **kw)
     _, _, S = stft(speech, **kw)
     _, _, N = stft(background, **kw)

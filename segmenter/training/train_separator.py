@@ -7,7 +7,7 @@ from ..media import SAMPLE_RATE
 from ..models import DEFAULT_SEPARATOR, PRETRAINED
 from ..network import Layer, NumpyNet, tcn
 from ..scoring import si_sdr
-from ..separation import (HOP, MAGNITUDE_MASK, N_BINS, N_FFT, SYNTH_HOP,
+from ..separation import (HOP, MAGNITUDE_MASK, MASK_FEATURES_SCALING, N_BINS, N_FFT, SYNTH_HOP,
                           MagnitudeMaskSeparator, mask_features, network_frames, power, stft)
 from ..stationary_noise import FLOOR_SECONDS
 from .common import fit, parse_args, prepare, training_config, write_card
@@ -108,7 +108,7 @@ def finish(args, val_pools) -> None:
     print(sep.gain, metrics)
     config = {"task": "separation", "model": MAGNITUDE_MASK, "seed": args.seed, "keras": keras.__version__,
               "features": {"type": "log-power STFT", "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": HOP,
-                           "window": "hann", "scaling": "(10*log10(|X|^2+1e-10)+40)/20"},
+                           "window": "hann", "scaling": MASK_FEATURES_SCALING},
               "synthesis": {"hop": SYNTH_HOP, "mask_between_frames": "mean of the two neighbours",
                             "inference": INFERENCE_GRIDS},
               "network": SPEC.to_json(), "mask_gain": sep.gain, "receptive_field_frames": 2 * SPEC.context + 1,
