@@ -9,7 +9,7 @@ import numpy as np
 
 from .features import FeatureStream, log_mel
 from .media import SAMPLE_RATE, stream_audio
-# PRETRAINED is imported here too because callers (the tests among them) name it as pipeline's.
+# PRETRAINED is imported here only for the tests, which name it as pipeline's (they stay unchanged).
 from .models import DEFAULT_SEGMENTER, PRETRAINED, SEGMENTER_ENV, resolve_model_dir  # noqa: F401
 from .network import NetStream, NumpyNet
 from .segments import Segmentation, SmoothingParams, Smoother, smooth
