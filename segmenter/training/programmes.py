@@ -1,6 +1,6 @@
 """Segmentation examples: labelled mini-programmes mixed on the fly from real recordings.
 
-A programme is 1-3 blocks: speech, speech over music / sung music / noise, music, music with sung
+A programme is 1 to MAX_BLOCKS blocks: speech, speech over music / sung music / noise, music, music with sung
 lines, noise, or silence. Its channel then varies as an archive's does: band limits, a spectral
 tilt, a level anywhere from quiet to loud, and real codecs (GSM, AMR-NB, G.711, G.726, codec2,
 low-bitrate MP3 / Opus / Speex). Codecs go through ffmpeg, which is far too slow to call for every
@@ -22,6 +22,7 @@ from .codecs import code_many
 from .mixing import (SILENCE, SPEECH, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
                      rms_db, set_level, speech_passage, telephone)
 
+MAX_BLOCKS = 3  # per programme, each at least a second long
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
 
 
@@ -86,9 +87,9 @@ def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
 
 def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator,
               mix: ProgrammeMix = ProgrammeMix()) -> tuple[np.ndarray, np.ndarray]:
-    """A labelled mini-programme of 1-3 blocks, before its channel; audio (samples) and labels (frames)."""
+    """A labelled mini-programme of 1 to MAX_BLOCKS blocks, before its channel; audio (samples) and labels (frames)."""
     frames = int(seconds * FRAME_RATE)
-    k = int(rng.integers(1, 4)) if frames >= 3 * FRAME_RATE else 1
+    k = int(rng.integers(1, MAX_BLOCKS + 1)) if frames >= MAX_BLOCKS * FRAME_RATE else 1
     bounds = np.array([0, frames])
     while k > 1 and np.diff(bounds).min() < FRAME_RATE:  # blocks of at least one second
         bounds = np.concatenate(([0], np.sort(rng.integers(FRAME_RATE, frames - FRAME_RATE, size=k - 1)), [frames]))

@@ -22,7 +22,7 @@ from .calibration import expected_calibration_error, fit_scaling, fold_into_outp
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
                      train_stages, write_card)
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool
-from .programmes import ProgrammeMix, coded_bank, draw, write_heldout
+from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
 
@@ -113,9 +113,9 @@ def describe(config: dict) -> str:
     return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
 {net['stride']} frames are stacked into one step; an input convolution and {len(convs) - 1} residual convolutions
 ({width} channels, kernel {kernels}, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
-gives P(speech), P(music), P(noise), P(silence) for each of its frames. {config['parameters']:,} parameters.
+gives {", ".join(f"P({c})" for c in config["labels"])} for each of its frames. {config['parameters']:,} parameters.
 
-Training examples are mini-programmes mixed on the fly from real recordings, 1-3 blocks each, drawn
+Training examples are mini-programmes mixed on the fly from real recordings, 1-{MAX_BLOCKS} blocks each, drawn
 with weights {bw}. Block levels {mix['block_level_db'][0]:g} to {mix['block_level_db'][1]:g} dBFS, speech {mix['snr_db'][0]:g} to
 {mix['snr_db'][1]:g} dB over its background, {mix['telephone']:.0%} of speech passages band-limited as telephone speech.
 Each programme's channel: {mix['lowpass']:.0%} low-passed at {lowpass_khz} kHz, {mix['tilt']:.0%} given a random spectral
