@@ -37,7 +37,7 @@ from seg_quality import LABELS, SYSTEMS, load_hypotheses, run_system
 
 sys.path.insert(0, str(REPO))
 from segmenter.media import SAMPLE_RATE, read_audio  # noqa: E402
-from segmenter.models import DEFAULT_SEGMENTER, SEGMENTER_ENV, model_dir_help, resolve_model_dir  # noqa: E402
+from segmenter.models import DEFAULT_SEGMENTER, SEGMENTER_DIR_HELP, SEGMENTER_ENV, resolve_model_dir  # noqa: E402
 from segmenter.scoring import DEFAULT_COLLAR, score_directory  # noqa: E402
 from segmenter.training.codecs import code  # noqa: E402
 
@@ -154,7 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref-dir", type=Path, default=DEFAULT_CORPUS / "seg",
                     help="programmes in the dev SEG layout (prog_NN.{wav,json,npy}); default the dev set")
-    ap.add_argument("--model", type=Path, help=model_dir_help("our segmenter", SEGMENTER_ENV, DEFAULT_SEGMENTER))
+    ap.add_argument("--model", type=Path, help=SEGMENTER_DIR_HELP)
     ap.add_argument("--systems", type=comma_list(list(SYSTEMS), ALIASES), default=list(DEFAULT_SYSTEMS),
                     help=f"comma-separated, from {', '.join(SYSTEMS)} (silero, ina for short); "
                          f"default {','.join(DEFAULT_SYSTEMS)}")

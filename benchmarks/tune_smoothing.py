@@ -15,8 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from segmenter.models import SEGMENTER_DIR_HELP  # noqa: E402
 from segmenter.pipeline import Segmenter  # noqa: E402
-from segmenter.scoring import DetectionCounts, intervals_to_frames, load_reference, reference_files  # noqa: E402
+from segmenter.scoring import (DEFAULT_COLLAR, DetectionCounts, intervals_to_frames, load_reference,  # noqa: E402
+                               reference_files)
 from segmenter.segments import SmoothingParams, smooth  # noqa: E402
 
 GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95], "min_speech": [0.1, 0.25, 0.5],
@@ -27,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ref-dir", type=Path, required=True,
                     help="held-out programmes in the dev layout (printed by train --heldout-only); not the dev corpus")
-    ap.add_argument("--model")
+    ap.add_argument("--model", help=SEGMENTER_DIR_HELP)
     args = ap.parse_args()
     seg = Segmenter.load(args.model)
     data = []
@@ -39,7 +41,7 @@ def main() -> None:
     def score(p: SmoothingParams) -> dict[str, float]:
         c = DetectionCounts()
         for frames, probs, duration in data:
-            c.add(frames, intervals_to_frames(smooth(probs, duration, p).speech(), len(frames)), 0.25)
+            c.add(frames, intervals_to_frames(smooth(probs, duration, p).speech(), len(frames)), DEFAULT_COLLAR)
         return c.summary()
 
     results = []

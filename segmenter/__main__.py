@@ -7,13 +7,10 @@ import sys
 from pathlib import Path
 
 from .asr_track import HELP as ASR_TRACK_HELP, AsrTrack
-from .models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, SEGMENTER_ENV, SEPARATOR_ENV, model_dir_help
+from .models import SEGMENTER_DIR_HELP, SEPARATOR_DIR_HELP
 from .scoring import DEFAULT_COLLAR
 from .segments import SMOOTHING_HELP, SmoothingParams
 from .separation import SPEECH_ONLY_HELP
-
-SEGMENTER_DIR_HELP = model_dir_help("segmenter", SEGMENTER_ENV, DEFAULT_SEGMENTER)
-SEPARATOR_DIR_HELP = model_dir_help("separator", SEPARATOR_ENV, DEFAULT_SEPARATOR)
 
 
 def add_smoothing(ap: argparse.ArgumentParser) -> None:

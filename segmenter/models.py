@@ -21,9 +21,13 @@ def resolve_model_dir(model_dir: str | os.PathLike | None, env: str, default: st
     return chosen
 
 
-def model_dir_help(kind: str, env: str, default: str) -> str:
-    """Command-line help for an option that names a model folder, with the lookup it falls back on."""
+def _dir_help(kind: str, env: str, default: str) -> str:
     return f"{kind} model directory (default: ${env}, else {PRETRAINED / default})"
+
+
+# Help for a command-line option that names a model folder, with the lookup it falls back on.
+SEGMENTER_DIR_HELP = _dir_help("segmenter", SEGMENTER_ENV, DEFAULT_SEGMENTER)
+SEPARATOR_DIR_HELP = _dir_help("separator", SEPARATOR_ENV, DEFAULT_SEPARATOR)
 
 
 def model_version(name: str) -> str:
