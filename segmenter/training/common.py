@@ -16,7 +16,7 @@ import numpy as np
 
 from ..network import NetSpec, build_keras, export
 from .recipe import Recipe, RecipeError, Stage, load
-from .sources import Source, Task
+from .sources import HELD_OUT_ONE_IN, Source, Task
 
 
 def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *, epochs: int, steps: int,
@@ -221,7 +221,7 @@ NumPy inference path (a test checks that both agree).
 
 Only real recordings from these Debian packages (fetched with `apt-get download`, unpacked with
 `dpkg -x`); no text-to-speech, none of the dev-corpus files and none of the ASR benchmark's prompts.
-About one voice or clip group in ten (by a fixed hash) is held out for the metrics below.
+About one voice or clip group in {HELD_OUT_ONE_IN} (by a fixed hash) is held out for the metrics below.
 
 | source | kind | package | licence |
 |---|---|---|---|

@@ -45,19 +45,20 @@ class Source:
         return m.group(0) if m else clip
 
     def held_out(self, clips: Sequence[str]) -> list[bool]:
-        """Which of the source's clips are held out: about one group in ten (see `group`), chosen
+        """Which of the source's clips are held out: about one group in HELD_OUT_ONE_IN (see `group`), chosen
         by a fixed hash of the source's id and the group, so the split is the same on every run and
         machine and no group is on both sides. A source of at least MIN_HELD_OUT_GROUPS groups of
         which none hashes in holds out its lowest-hashed group; a smaller one holds out none."""
         groups = [self.group_of(c) for c in clips]
         score = {g: int.from_bytes(hashlib.sha256(f"{self.id}\0{g}".encode()).digest()[:8], "big")
                  for g in set(groups)}
-        chosen = {g for g, h in score.items() if h % 10 == 0}
+        chosen = {g for g, h in score.items() if h % HELD_OUT_ONE_IN == 0}
         if not chosen and len(score) >= MIN_HELD_OUT_GROUPS:
             chosen = {min(score, key=score.get)}
         return [g in chosen for g in groups]
 
 
+HELD_OUT_ONE_IN = 10
 MIN_HELD_OUT_GROUPS = 4
 
 
