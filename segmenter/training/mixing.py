@@ -188,8 +188,8 @@ def speech_passage(pool: Pool, n: int, rng: np.random.Generator) -> tuple[np.nda
 
 
 def paused_passage(pool: Pool, n: int, rng: np.random.Generator, fade: int = 320) -> tuple[np.ndarray, int]:
-    """n samples of speech with one 1.5-4 s pause (at most half of them) at a random place, and the
-    pause's length: programmes hold long stretches of music or ambience between speakers, and the
+    """n samples of speech with one pause (SEPARATION_MIX.pause_seconds, at most half of them) at a
+    random place, and the pause's length: programmes hold long stretches of music or ambience between speakers, and the
     mask must close there."""
     gap = min(int(rng.uniform(*SEPARATION_MIX.pause_seconds) * SR), n // 2)
     head = int(rng.uniform(0, 1) * (n - gap))
