@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speech-only", action="store_true", help=SPEECH_ONLY_HELP)
     for name in AsrTrack.names():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(AsrTrack(), name),
-                       help=f"with --speech-only: {ASR_TRACK_HELP[name]} (default %(default)s)")
+                       help=f"With --speech-only. {ASR_TRACK_HELP[name]} (default %(default)s)")
     p.add_argument("--segmenter-model", help=SEGMENTER_DIR_HELP)
     add_smoothing(p)
 

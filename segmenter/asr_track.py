@@ -20,12 +20,18 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-HELP = {
-    "attenuation_limit": "the most, in dB, that the speech track's mask may lower any time-frequency bin of the "
-                         "mixture (0 to 100; 100 leaves the mask as the model made it)",
-    "mix_back": "share of the untouched mixture mixed into the speech track (0 to 1; 0 mixes none back)",
-}
+from .segments import ParameterValueError
+
 RANGES = {"attenuation_limit": (0.0, 100.0), "mix_back": (0.0, 1.0)}
+# What each knob does: the one text that the command line and the app's metadata show.
+HELP = {
+    "attenuation_limit": "The most, in dB (0 to 100), by which the ASR track's mask may lower any time-frequency "
+                         "bin of the mixture: where the separator would remove more, the mixture is kept at this "
+                         "level, which spares a recogniser the separator's holes in the speech. 100 leaves the "
+                         "mask as the model made it.",
+    "mix_back": "Share (0 to 1) of the untouched mixture mixed into the ASR track (the rest is the separated "
+                "speech); 0 mixes none back.",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class AsrTrack:
             lo, hi = RANGES[name]
             value = getattr(self, name)
             if not lo <= value <= hi:
-                raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value}")
+                raise ParameterValueError(name, f"must be between {lo:g} and {hi:g}, got {value}")
         return self
 
     def limit(self, mask: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ def main():
     def asr_options(ap):
         for name in AsrTrack.names():
             ap.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(AsrTrack(), name),
-                            help=f"with --speech-only: {HELP[name]}")
+                            help=f"With --speech-only. {HELP[name]}")
     args = parse_sep_args(__doc__, ("--speech-only",), asr_options)
     from segmenter.pipeline import Segmenter
     from segmenter.separation import Separator, segment_and_separate
