@@ -9,8 +9,9 @@ and an Alignment from the source to it. A document whose medium cannot be used g
 holding only the SDK's error structure instead, and the request fails only if every document does.
 
 This file is a thin adapter: all signal processing lives in `segmenter/`, which never imports
-clams. The models are loaded once, in `__init__`, i.e. before gunicorn forks its workers; the
-engine runs NumPy inference, so nothing depends on TensorFlow surviving a fork.
+clams. The models are loaded once before gunicorn forks its workers: the segmenter in `__init__`,
+the separator by the server's `preload_separator` (a command-line run loads it only to separate);
+the engine runs NumPy inference, so nothing depends on TensorFlow surviving a fork.
 """
 
 import argparse
@@ -34,6 +35,7 @@ from mmif import AnnotationTypes, Document, DocumentTypes, Mmif, View
 
 import metadata as app_metadata
 
+from segmenter.asr_track import AsrTrack
 from segmenter.media import SAMPLE_RATE, MediaError
 from segmenter.output_paths import OutputDirError, derived_path, prepare_output_dir
 from segmenter.pipeline import Segmenter
@@ -84,16 +86,21 @@ class SpeechSegmenter(ClamsApp):
     def __init__(self):
         super().__init__()
         self.segmenter = Segmenter.load()
-        self._separator = None
+        self._separator = None  # loaded by the first separate=true request, or by preload_separator
+
+    def preload_separator(self) -> None:
+        """Load the separator and run it once, if it is installed: the server does this before
+        gunicorn forks (a command-line run that does not separate never pays for it).
+
+        The run loads librosa's lazily imported STFT modules. A worker that imported them itself
+        could be exiting already (it is recycled after one request while its second thread still
+        works), and the import then fails: "can't register atexit after shutdown", an HTTP 500
+        (benchmarks/reliability.py, load part)."""
         try:
             self._separator = Separator.load()
         except FileNotFoundError as e:
             self.logger.info("separation unavailable until its model is installed: %s", e)
         else:
-            # Loads librosa's lazily imported STFT modules before gunicorn forks. A worker that
-            # imported them itself could be exiting already (it is recycled after one request
-            # while its second thread still works), and the import then fails: "can't register
-            # atexit after shutdown", an HTTP 500 (benchmarks/reliability.py, load part).
             self._separator.separate_audio(np.zeros(SAMPLE_RATE, np.float32))
 
     def _appmetadata(self):
@@ -142,6 +149,17 @@ class SpeechSegmenter(ClamsApp):
             name = next(n for n, f in app_metadata.SMOOTHING_PARAMS.items() if f == e.field)
             raise ParameterError(f"invalid value for parameter '{name}': {e}") from None
 
+    @staticmethod
+    def asr_track(parameters: dict) -> AsrTrack:
+        """The speechOnly track's limits on the mask, from attenuationLimit and mixBack."""
+        values = {field: float(parameters[name]) for name, field in app_metadata.ASR_TRACK_PARAMS.items()
+                  if parameters.get(name) is not None}
+        try:
+            return AsrTrack(**values).validate()
+        except ParameterValueError as e:
+            name = next(n for n, f in app_metadata.ASR_TRACK_PARAMS.items() if f == e.field)
+            raise ParameterError(f"invalid value for parameter '{name}': {e}") from None
+
     @property
     def separator(self):
         if self._separator is None:
@@ -163,6 +181,7 @@ class SpeechSegmenter(ClamsApp):
         fine = parameters.get("labels", "fine") != "binary"
         separate = bool(parameters.get("separate", False))
         speech_only = bool(parameters.get("speechOnly", False))
+        asr = self.asr_track(parameters)
         out_dir: Optional[Path] = None
         if separate:
             separator = self.separator
@@ -191,9 +210,9 @@ class SpeechSegmenter(ClamsApp):
             try:
                 if separate:
                     named_after = unquote(doc.location) if remote else path
-                    out = derived_path(out_dir, named_after, self._track_options(separator, params, speech_only),
+                    out = derived_path(out_dir, named_after, self._track_options(separator, params, speech_only, asr),
                                        inputs=paths.values())
-                    results[doc.id] = self._segment_and_separate(path, out, separator, params, speech_only)
+                    results[doc.id] = self._segment_and_separate(path, out, separator, params, speech_only, asr)
                 else:
                     results[doc.id] = self.segmenter.segment(path, params), None
             except MediaError as e:
@@ -262,19 +281,20 @@ class SpeechSegmenter(ClamsApp):
                                 classification={k: float(s.scores[k]) for k in labelset})
 
     @staticmethod
-    def _track_options(separator, params: SmoothingParams, speech_only: bool) -> dict:
+    def _track_options(separator, params: SmoothingParams, speech_only: bool, asr: AsrTrack) -> dict:
         """What the separated track depends on, besides its source: the part of its file name
         that keeps different requests' tracks apart."""
         options = {"kind": "separated", "speechOnly": speech_only,
                    "model": str(getattr(separator, "model_dir", "separator"))}
         if speech_only:
             options["smoothing"] = {k: getattr(params, k) for k in SmoothingParams.names()}
+            options["asrTrack"] = {k: getattr(asr, k) for k in AsrTrack.names()}
         return options
 
     def _segment_and_separate(self, path: str, out: Path, separator, params: SmoothingParams,
-                              speech_only: bool) -> tuple[Segmentation, Optional[Path]]:
+                              speech_only: bool, asr: AsrTrack) -> tuple[Segmentation, Optional[Path]]:
         try:  # the engine writes atomically: concurrent identical requests never see a partial file
-            return segment_and_separate(self.segmenter, separator, path, out, params, speech_only)
+            return segment_and_separate(self.segmenter, separator, path, out, params, speech_only, asr)
         except MediaError:  # the medium's fault, not outputDir's (a missing file is an OSError too)
             raise
         except OSError as e:
@@ -317,6 +337,7 @@ if __name__ == "__main__":
     parsed_args = parser.parse_args()
 
     app = get_app()
+    app.preload_separator()
     http_app = Restifier(app, port=int(parsed_args.port))
     http_app.flask_app.before_request(refuse_undecodable_body)
     http_app.host = parsed_args.host

@@ -4,8 +4,8 @@ The metadata of the speech segmenter CLAMS app.
 DO NOT CHANGE the name of the file (the SDK imports it as ``metadata``).
 
 Parameter defaults and help text are read from the engine (``segmenter.segments.SmoothingParams``
-and ``SMOOTHING_HELP``, ``segmenter.separation.SPEECH_ONLY_HELP``): the metadata describes, the
-engine defines.
+and ``SMOOTHING_HELP``, ``segmenter.separation.SPEECH_ONLY_HELP``, ``segmenter.asr_track.AsrTrack``
+and ``HELP``): the metadata describes, the engine defines.
 
 ``python metadata.py`` prints the JSON metadata (as the CLAMS App Directory expects);
 ``python metadata.py --markdown`` prints the parameter table used in README.md.
@@ -19,6 +19,7 @@ from clams.app import ClamsApp
 from clams.appmetadata import AppMetadata
 from mmif import AnnotationTypes, DocumentTypes
 
+from segmenter.asr_track import HELP as ASR_TRACK_HELP, AsrTrack
 from segmenter.models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, model_version
 from segmenter.segments import BINARY_LABELS, LABELS, SMOOTHING_HELP, SmoothingParams
 from segmenter.separation import SPEECH_ONLY_HELP
@@ -36,6 +37,11 @@ SMOOTHING_PARAMS = {
     "minSpeech": "min_speech",
     "minGap": "min_gap",
     "padding": "padding",
+}
+# CLAMS parameter name -> AsrTrack field (the speechOnly track's limits on the mask)
+ASR_TRACK_PARAMS = {
+    "attenuationLimit": "attenuation_limit",
+    "mixBack": "mix_back",
 }
 
 
@@ -94,6 +100,9 @@ def appmetadata() -> AppMetadata:
     metadata.add_parameter(
         name="speechOnly", type="boolean", default=False,
         description=f"With separate=true: {SPEECH_ONLY_HELP}")
+    for name, field in ASR_TRACK_PARAMS.items():
+        metadata.add_parameter(name=name, type="number", default=getattr(AsrTrack(), field),
+                               description=f"With separate=true&speechOnly=true. {ASR_TRACK_HELP[field]}")
     metadata.add_parameter(
         name="outputDir", type="string", default="",
         description=f"Folder for separated tracks (created if missing). Empty means the deployment "

@@ -413,7 +413,7 @@ def main() -> None:
              f"{sum(it['condition'] == 'background' for it in items)} background alone "
              f"({sum(it['seconds'] for it in items if it['condition'] == 'background') / 60:.1f} min). "
              "pocketsphinx 5.1.1 en-us; WER pooled over items.", "", *table(results, items), "",
-             *(grid_table(results) if args.grid else targets(results))]
+             *targets(results), *(["", *grid_table(results)] if args.grid else [])]
     md = "\n".join(lines) + "\n"
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -76,3 +76,30 @@ def test_cli_bad_choice_is_refused_by_argparse(cli, media):
 def test_cli_invalid_mmif(cli):
     rc, out, err = cli('{"documents": []}')
     assert rc == 1 and "Invalid input data" in err
+
+
+def test_cli_segment_only_does_not_load_the_separator(require_model, media, tmp_path):
+    """Without separate=true the separator is never loaded (a server loads it before forking):
+    a run with an unloadable separator folder still segments; asking it to separate fails."""
+    import os
+    broken = tmp_path / "broken-separator"
+    broken.mkdir()
+    (broken / "weights.npz").write_bytes(b"not a model")
+    src, out = tmp_path / "in.mmif", tmp_path / "out.mmif"
+    src.write_text(source_mmif(("audio/wav", media["wav"])))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([PYTHON, "cli.py", *args, str(src), str(out)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, env=dict(os.environ, SEPARATOR_MODEL=str(broken)))
+    p = run()
+    assert p.returncode == 0, p.stderr[-3000:]
+    check_tiling(out.read_text(), {"d1": media_duration(media["wav"])})
+    assert run("--separate", "true", "--outputDir", str(tmp_path / "tracks")).returncode == 1
+
+
+@pytest.mark.parametrize("param, value", [("attenuationLimit", "150"), ("mixBack", "-0.5")])
+def test_cli_bad_asr_track_parameter(cli, media, tmp_path, param, value):
+    rc, out, err = cli(source_mmif(("audio/wav", media["wav"])), "--separate", "true", "--speechOnly", "true",
+                       "--outputDir", str(tmp_path), f"--{param}", value)
+    assert rc == 1
+    assert param in error_message(out)

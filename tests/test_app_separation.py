@@ -44,6 +44,8 @@ def test_round_trip(server, media, tmp_path):
     assert [d["path"] for d in separated_docs(again)] == [d["path"] for d in docs]
     status, _, other = server.request(body, separate="true", speechOnly="true", outputDir=str(out_dir))
     assert not {d["path"] for d in separated_docs(other)} & {d["path"] for d in docs}
+    status, _, mixed = server.request(body, separate="true", speechOnly="true", mixBack="0.3", outputDir=str(out_dir))
+    assert status == 200 and not {d["path"] for d in separated_docs(mixed)} & {d["path"] for d in separated_docs(other)}
 
 
 def test_unwritable_output_dir(server, media, tmp_path):
