@@ -2,9 +2,12 @@
 then a grid of smoothings. Never on the dev corpus, which is measured once per kept model.
 
     .venv/bin/python -m segmenter train --recipe recipes/segmenter-v2.toml --heldout-only   # prints DIR
-    .venv/bin/python benchmarks/tune_smoothing.py --ref-dir DIR [--model pretrained/segmenter-v2]
+    .venv/bin/python -m segmenter train --recipe recipes/segmenter-v2.toml --heldout-only --clean-channel  # DIR2
+    .venv/bin/python benchmarks/tune_smoothing.py --ref-dir DIR DIR2 [--model pretrained/segmenter-v2]
 
-Prints the best settings by detection error rate (ties: F1) and the current defaults' score.
+With several folders, a setting's score is the mean of its detection error rates on each (ties: mean
+F1), so that the defaults serve degraded and clean recordings alike. Prints the best settings, the
+current defaults' scores and a threshold sweep.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import argparse
 import itertools
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -27,37 +32,44 @@ GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95], "min_speech": [0
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--ref-dir", type=Path, required=True,
-                    help="held-out programmes in the dev layout (printed by train --heldout-only); not the dev corpus")
+    ap.add_argument("--ref-dir", type=Path, nargs="+", required=True,
+                    help="folders of held-out programmes in the dev layout (printed by train --heldout-only); "
+                         "not the dev corpus")
     ap.add_argument("--model", help=SEGMENTER_DIR_HELP)
     args = ap.parse_args()
     seg = Segmenter.load(args.model)
-    data = []
-    for ref_json in reference_files(args.ref_dir):
-        _, frames = load_reference(ref_json)
-        probs, duration = seg.frame_probs(ref_json.with_suffix(".wav"))
-        data.append((frames, probs, duration))
+    sets = [[(load_reference(ref_json)[1],) + seg.frame_probs(ref_json.with_suffix(".wav"))
+             for ref_json in reference_files(d)] for d in args.ref_dir]
 
-    def score(p: SmoothingParams) -> dict[str, float]:
-        c = DetectionCounts()
-        for frames, probs, duration in data:
-            c.add(frames, intervals_to_frames(smooth(probs, duration, p).speech(), len(frames)), DEFAULT_COLLAR)
-        return c.summary()
+    def score(p: SmoothingParams) -> tuple[float, float, list[dict[str, float]]]:
+        """(mean detection error rate, mean F1, each set's summary)."""
+        per_set = []
+        for data in sets:
+            c = DetectionCounts()
+            for frames, probs, duration in data:
+                c.add(frames, intervals_to_frames(smooth(probs, duration, p).speech(), len(frames)), DEFAULT_COLLAR)
+            per_set.append(c.summary())
+        return (float(np.mean([s["detection_error_rate"] for s in per_set])),
+                float(np.mean([s["f1"] for s in per_set])), per_set)
+
+    def line(p: SmoothingParams) -> str:
+        der, f1, per_set = score(p)
+        each = "; ".join(f"{d.name}: DER {s['detection_error_rate']:.4f} F1 {s['f1']:.4f}"
+                         for d, s in zip(args.ref_dir, per_set))
+        return f"mean DER {der:.4f}  mean F1 {f1:.4f}  ({each})"
 
     results = []
     for values in itertools.product(*GRID.values()):
         p = SmoothingParams(**dict(zip(GRID, values)))
-        s = score(p)
-        results.append((s["detection_error_rate"], -s["f1"], p, s))
+        der, f1, _ = score(p)
+        results.append((der, -f1, p))
     results.sort(key=lambda r: r[:2])
-    for der, _, p, s in results[:10]:
-        print(f"DER {der:.4f}  F1 {s['f1']:.4f}  {p}")
-    d = score(SmoothingParams())
-    print(f"defaults: DER {d['detection_error_rate']:.4f}  F1 {d['f1']:.4f}  {SmoothingParams()}")
+    for _, _, p in results[:10]:
+        print(f"{p}\n    {line(p)}")
+    print(f"defaults: {SmoothingParams()}\n    {line(SmoothingParams())}")
     print("threshold sweep at the default min_speech, min_gap and padding:")
     for thr in GRID["threshold"]:
-        s = score(SmoothingParams().with_values(threshold=thr))
-        print(f"  {thr:.2f}: DER {s['detection_error_rate']:.4f}  F1 {s['f1']:.4f}")
+        print(f"  {thr:.2f}: {line(SmoothingParams().with_values(threshold=thr))}")
 
 
 if __name__ == "__main__":

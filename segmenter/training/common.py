@@ -252,9 +252,10 @@ def recipe_parser(prog: str, doc: str | None, example: str) -> argparse.Argument
 
 
 def checked_recipe(ap: argparse.ArgumentParser, args: argparse.Namespace, task: str,
-                   check: Callable[[Recipe], object]) -> tuple[Recipe, Path]:
+                   check: Callable[[Recipe], object], writes_model: bool = True) -> tuple[Recipe, Path]:
     """The recipe and the model folder, or a usage error before any work: a recipe of another task,
-    a folder that already holds a model (a run never overwrites one), or what `check` raises."""
+    a folder that already holds a model when the run `writes_model` (a run never overwrites one),
+    or what `check` raises."""
     from ..models import PRETRAINED
     from .codecs import check_available
     try:
@@ -262,7 +263,7 @@ def checked_recipe(ap: argparse.ArgumentParser, args: argparse.Namespace, task: 
         if recipe.task != task:
             raise RecipeError(f"{args.recipe} is a {recipe.task!r} recipe, not a {task} one")
         out = args.out or PRETRAINED / recipe.name
-        if (out / "model.keras").exists():
+        if writes_model and (out / "model.keras").exists():
             raise RecipeError(f"{out} already holds a model: pass a new --out folder")
         check(recipe)
         check_available(list(recipe.codecs.get("names", [])))

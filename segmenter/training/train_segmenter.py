@@ -9,6 +9,7 @@ other held-out programmes in the dev corpus's layout, which `--heldout-only` wri
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +50,21 @@ def pools_for(recipe: Recipe, cache: Path) -> tuple[dict[str, Pool], dict[str, P
     return load_pools(cache, False, recipe.sources), load_pools(cache, True, recipe.sources)
 
 
-def heldout_dir(recipe: Recipe, cache: Path, val_pools: dict[str, Pool], mix: ProgrammeMix) -> Path:
+# The clean-channel held-out set: the same held-out voices and backgrounds, mixed as the recipe
+# mixes them, but without codecs or channel effects (as broadcast masters reach an archive).
+CLEAN_CHANNEL = {"telephone": 0.0, "lowpass": 0.0, "tilt": 0.0, "level": 0.0, "codec": 0.0}
+
+
+def heldout_dir(recipe: Recipe, cache: Path, val_pools: dict[str, Pool], mix: ProgrammeMix,
+                clean_channel: bool = False) -> Path:
+    """The recipe's held-out programmes (written on first use): its channel, or with `clean_channel`
+    the same draws without codecs and channel effects."""
     h = recipe.heldout
-    return write_heldout(val_pools, cache / "heldout" / f"{recipe.name}-{recipe.sha256[:12]}", h["programmes"],
-                         h["seconds"], h["seed"], mix, list(recipe.codecs.get("names", [])))
+    name = f"{recipe.name}-{recipe.sha256[:12]}" + ("-clean" if clean_channel else "")
+    if clean_channel:
+        mix = replace(mix, **CLEAN_CHANNEL)
+    return write_heldout(val_pools, cache / "heldout" / name, h["programmes"], h["seconds"], h["seed"], mix,
+                         [] if clean_channel else list(recipe.codecs.get("names", [])))
 
 
 def examples(pools: dict[str, Pool], n: int, seconds: float, rng: np.random.Generator, mix: ProgrammeMix,
@@ -134,11 +146,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = recipe_parser("python -m segmenter train", __doc__, "recipes/segmenter-v2.toml")
     ap.add_argument("--heldout-only", action="store_true",
                     help="only write the held-out programmes and print their folder")
+    ap.add_argument("--clean-channel", action="store_true",
+                    help="with --heldout-only: the same held-out programmes without codecs or channel effects")
     args = ap.parse_args(argv)
-    recipe, out = checked_recipe(ap, args, "segmentation", lambda r: ProgrammeMix.from_recipe(r.mixing))
+    recipe, out = checked_recipe(ap, args, "segmentation", lambda r: ProgrammeMix.from_recipe(r.mixing),
+                                 writes_model=not args.heldout_only)
     train_pools, val_pools = pools_for(recipe, args.cache)
     if args.heldout_only:
-        print(heldout_dir(recipe, args.cache, val_pools, ProgrammeMix.from_recipe(recipe.mixing)))
+        print(heldout_dir(recipe, args.cache, val_pools, ProgrammeMix.from_recipe(recipe.mixing), args.clean_channel))
         return
     in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
 
