@@ -22,12 +22,9 @@ import numpy as np
 from .bands import expansion, pooling
 from .cmask_net import CmaskNet
 from .media import SAMPLE_RATE
-from .separation import MaskLimit, Separator
+from .separation import N_BINS, N_FFT, STFT_HOP, MaskLimit, Separator
 
 MODEL_KIND = "complex-mask"  # config.json "model": what Separator.load keys on
-N_FFT = 512
-HOP = N_FFT // 2
-N_BINS = N_FFT // 2 + 1
 FULL_BINS = 64  # bins 0-63: every bin up to 1.97 kHz
 ERB_BANDS = 32  # 2-8 kHz
 BANDS = FULL_BINS + ERB_BANDS
@@ -48,25 +45,25 @@ def band_pooling() -> np.ndarray:
 
 
 def frames_of(blocks: np.ndarray) -> np.ndarray:
-    """(n + 1, HOP) blocks of samples -> (n, N_BINS) complex STFT frames: frame i spans blocks i and i + 1."""
+    """(n + 1, STFT_HOP) blocks of samples -> (n, N_BINS) complex STFT frames: frame i spans blocks i and i + 1."""
     x = np.concatenate((blocks[:-1], blocks[1:]), axis=1) * WINDOW
     return np.fft.rfft(x, axis=1).astype(np.complex64)
 
 
 def stft(audio: np.ndarray) -> np.ndarray:
-    """(frames, N_BINS): frame i is centred on sample i * HOP (zeros beyond the ends);
-    ceil(len / HOP) + 1 frames."""
-    n = -(-len(audio) // HOP)
-    padded = np.zeros((n + 2) * HOP, np.float32)
-    padded[HOP:HOP + len(audio)] = audio
-    return frames_of(padded.reshape(-1, HOP))
+    """(frames, N_BINS): frame i is centred on sample i * STFT_HOP (zeros beyond the ends);
+    ceil(len / STFT_HOP) + 1 frames."""
+    n = -(-len(audio) // STFT_HOP)
+    padded = np.zeros((n + 2) * STFT_HOP, np.float32)
+    padded[STFT_HOP:STFT_HOP + len(audio)] = audio
+    return frames_of(padded.reshape(-1, STFT_HOP))
 
 
 def synthesis_blocks(spec: np.ndarray, previous: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Overlap-add: (frames, N_BINS) -> (samples of frames - 1 blocks, or frames blocks after
     `previous`, the last frame's second half before these frames) and this last second half."""
     y = np.fft.irfft(spec, N_FFT, axis=1).astype(np.float32) * WINDOW
-    first, second = y[:, :HOP], y[:, HOP:]
+    first, second = y[:, :STFT_HOP], y[:, STFT_HOP:]
     if previous is not None:
         second = np.concatenate((previous[None], second))
     else:
@@ -138,24 +135,24 @@ class ComplexMaskSeparator(Separator):
         """STFT frames of the stream in chunks of about `core` frames; the last chunk's frames
         end with the one centred past the end, as `stft` gives. At the end, `length["samples"]`
         is the stream's length."""
-        buf = [np.zeros(HOP, np.float32)]
-        held, total = HOP, 0
+        buf = [np.zeros(STFT_HOP, np.float32)]
+        held, total = STFT_HOP, 0
         for b in blocks:
             b = np.asarray(b, np.float32).reshape(-1)
             total += len(b)
             buf.append(b)
             held += len(b)
-            if held >= (self.core + 1) * HOP:
+            if held >= (self.core + 1) * STFT_HOP:
                 x = np.concatenate(buf)
-                n = len(x) // HOP
-                yield frames_of(x[:n * HOP].reshape(n, HOP))
-                buf, held = [x[(n - 1) * HOP:]], len(x) - (n - 1) * HOP
+                n = len(x) // STFT_HOP
+                yield frames_of(x[:n * STFT_HOP].reshape(n, STFT_HOP))
+                buf, held = [x[(n - 1) * STFT_HOP:]], len(x) - (n - 1) * STFT_HOP
         x = np.concatenate(buf)
-        n = -(-len(x) // HOP) + 1
-        padded = np.zeros(n * HOP, np.float32)
+        n = -(-len(x) // STFT_HOP) + 1
+        padded = np.zeros(n * STFT_HOP, np.float32)
         padded[:len(x)] = x
         length["samples"] = total
-        yield frames_of(padded.reshape(n, HOP))
+        yield frames_of(padded.reshape(n, STFT_HOP))
 
     def _masked_chunks(self, chunks: Iterator[np.ndarray], limit: MaskLimit | None) -> Iterator[np.ndarray]:
         """Masked STFT frames, in order: the network runs on `core` frames at a time with its

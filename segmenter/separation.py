@@ -44,8 +44,8 @@ from .stationary_noise import stationary_noise_gain
 from .streaming import windows
 
 N_FFT = 512
-HOP = 256  # the network's frame step
-SYNTH_HOP = HOP // 2  # the mask is applied, and the speech resynthesised, on this grid
+STFT_HOP = 256  # both separators' network frame step (16 ms); the segmenter's is frames.FRAME_HOP
+SYNTH_HOP = STFT_HOP // 2  # the mask is applied, and the speech resynthesised, on this grid
 N_BINS = N_FFT // 2 + 1
 MAGNITUDE_MASK = "magnitude-mask"  # config.json "model" of separator-v20 (and of a folder that names none)
 CORE_SECONDS = 30.0
@@ -192,7 +192,7 @@ class MagnitudeMaskSeparator(Separator):
         with `margin_seconds` of real audio either side."""
         # Whole network hops, so that every chunk's STFT frames (and which of them are the
         # network's) fall where the whole file's would.
-        core, margin = (int(sec * SAMPLE_RATE) // HOP * HOP for sec in (core_seconds, margin_seconds))
+        core, margin = (int(sec * SAMPLE_RATE) // STFT_HOP * STFT_HOP for sec in (core_seconds, margin_seconds))
         for w in windows(iter(blocks), core, margin):
             yield self.separate_audio(w.data, limit)[w.core].astype(np.float32)
 

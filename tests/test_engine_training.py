@@ -9,7 +9,7 @@ import pytest
 
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.scoring import si_sdr
-from segmenter.separation import HOP, N_BINS, istft, stft, to_synthesis_grid
+from segmenter.separation import STFT_HOP, N_BINS, istft, stft, to_synthesis_grid
 
 
 def test_loss_is_minus_si_sdr_of_the_masked_mixture(example_wav: Path) -> None:
@@ -24,7 +24,7 @@ def test_loss_is_minus_si_sdr_of_the_masked_mixture(example_wav: Path) -> None:
     spec = stft(mix)  # the separator's own resynthesis, on the half-hop grid
     est = istft(spec * to_synthesis_grid(mask.T, spec.shape[1]), n)
     got = float(np.asarray(loss(y[None], mask[None]))[0])
-    assert x.shape == (n // HOP + 1, N_BINS)
+    assert x.shape == (n // STFT_HOP + 1, N_BINS)
     assert got == pytest.approx(-si_sdr(est, speech), abs=0.05)
     # Without speech the loss is the output level relative to the mixture's, in dB.
     _, y0 = example(noise, np.zeros(n, np.float32))

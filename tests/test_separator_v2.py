@@ -73,7 +73,7 @@ def random_model(spec: CmaskSpec, seed: int = 0):
 def test_stft_and_its_inverse_give_back_the_input() -> None:
     x = np.random.default_rng(0).normal(scale=0.1, size=16000 + 77).astype(np.float32)
     spec = cmask.stft(x)
-    assert spec.shape == (-(-len(x) // cmask.HOP) + 1, cmask.N_BINS)
+    assert spec.shape == (-(-len(x) // cmask.STFT_HOP) + 1, cmask.N_BINS)
     np.testing.assert_allclose(cmask.istft(spec, len(x)), x, atol=1e-6)
 
 

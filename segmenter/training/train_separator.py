@@ -7,7 +7,7 @@ from ..media import SAMPLE_RATE
 from ..models import DEFAULT_SEPARATOR, PRETRAINED
 from ..network import Layer, NumpyNet, tcn
 from ..scoring import si_sdr
-from ..separation import (HOP, MAGNITUDE_MASK, MASK_FEATURES_SCALING, N_BINS, N_FFT, SYNTH_HOP,
+from ..separation import (MAGNITUDE_MASK, MASK_FEATURES_SCALING, N_BINS, N_FFT, STFT_HOP, SYNTH_HOP,
                           MagnitudeMaskSeparator, mask_features, network_frames, power, stft)
 from ..stationary_noise import FLOOR_SECONDS
 from .common import fit, parse_args, prepare, training_config, write_card
@@ -34,9 +34,9 @@ def example(mix: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray, np.ndarray
     pairs = np.zeros((m.shape[0], 2 * frames), np.complex64)
     pairs[:, :m.shape[1]] = m
     pairs = pairs.T.reshape(frames, 2 * N_BINS)
-    hops = np.zeros(frames * HOP, np.float32)
+    hops = np.zeros(frames * STFT_HOP, np.float32)
     hops[:len(speech)] = speech
-    return mask_features(power(net)), np.concatenate((pairs.real, pairs.imag, hops.reshape(frames, HOP)), axis=1)
+    return mask_features(power(net)), np.concatenate((pairs.real, pairs.imag, hops.reshape(frames, STFT_HOP)), axis=1)
 
 
 def batch(pools, rng: np.random.Generator, size: int, seconds: float):
@@ -51,7 +51,7 @@ def loss(y_true, y_pred):
     mixture's (in dB, floored at LEAK_FLOOR_DB), so that the mask learns to close."""
     from keras import ops
     size, frames = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
-    length = (frames - 1) * HOP
+    length = (frames - 1) * STFT_HOP
     grid = 2 * frames - 1  # synthesis frames of `length` samples
     between = 0.5 * (y_pred + ops.concatenate((y_pred[:, 1:], y_pred[:, -1:]), axis=1))
     mask = ops.reshape(ops.stack((y_pred, between), axis=2), (size, 2 * frames, N_BINS))[:, :grid]
@@ -107,7 +107,7 @@ def finish(args, val_pools) -> None:
     metrics = evaluate(sep, val_pools, args.seed)
     print(sep.gain, metrics)
     config = {"task": "separation", "model": MAGNITUDE_MASK, "seed": args.seed, "keras": keras.__version__,
-              "features": {"type": "log-power STFT", "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": HOP,
+              "features": {"type": "log-power STFT", "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": STFT_HOP,
                            "window": "hann", "scaling": MASK_FEATURES_SCALING},
               "synthesis": {"hop": SYNTH_HOP, "mask_between_frames": "mean of the two neighbours",
                             "inference": INFERENCE_GRIDS},

@@ -108,10 +108,10 @@ def arrays(drawn: list[tuple[np.ndarray, np.ndarray, Kind]]) -> tuple[np.ndarray
 
 
 def _istft(re, im):
-    """`cmask.istft` in Keras ops: (batch, frames, bins) -> (batch, (frames - 1) * HOP)."""
+    """`cmask.istft` in Keras ops: (batch, frames, bins) -> (batch, (frames - 1) * STFT_HOP)."""
     from keras import ops
     y = ops.irfft((re, im), cmask.N_FFT) * ops.convert_to_tensor(cmask.WINDOW)
-    blocks = y[:, :-1, cmask.HOP:] + y[:, 1:, :cmask.HOP]
+    blocks = y[:, :-1, cmask.STFT_HOP:] + y[:, 1:, :cmask.STFT_HOP]
     return ops.reshape(blocks, (ops.shape(y)[0], -1))
 
 
@@ -238,11 +238,11 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     print(metrics, flush=True)
     config = {"task": "separation", "model": cmask.MODEL_KIND, **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,
-              "stft": {"sample_rate": cmask.SAMPLE_RATE, "n_fft": cmask.N_FFT, "hop": cmask.HOP,
+              "stft": {"sample_rate": cmask.SAMPLE_RATE, "n_fft": cmask.N_FFT, "hop": cmask.STFT_HOP,
                        "window": "sqrt-hann", "compress": cmask.COMPRESS},
               "bands": {"full_bins": cmask.FULL_BINS, "erb_bands": cmask.ERB_BANDS}, "max_gain": cmask.MAX_GAIN,
               "network": spec.to_json(), "parameters": int(model.count_params()),
-              "macs_per_second": spec.macs_per_frame() * cmask.SAMPLE_RATE / cmask.HOP,
+              "macs_per_second": spec.macs_per_frame() * cmask.SAMPLE_RATE / cmask.STFT_HOP,
               "receptive_field_frames": 2 * spec.context + 1,
               "sources": recipe.sources, "mixing": asdict(shares),
               "mixture": SEPARATION_MIX.to_json(), "codecs": {"names": codecs}, "heldout": recipe.heldout,
