@@ -11,6 +11,8 @@
     timed from the first submission): files per hour, each worker's peak RSS (getrusage), and every
     output compared with cli.py's for a `clams source` of the same file (timestamps, appProfiling
     and the app version left out).
+(d) The collection end to end with 1 worker, then 2, then the 2-worker command again over its
+    finished outputs: (a) and (b) on a collection long enough for start-up not to dominate.
 
 Run in the main venv:  .venv/bin/python benchmarks/batch_scale.py [--rounds 2] [--files 100] [--separate]
 Writes benchmarks/out/batch_scale[-separate].{md,json}.
@@ -160,6 +162,15 @@ def main() -> int:
     res["collection"] = {"files": len(files), "audio_hours": coll_hours, "seconds": c["seconds"],
                          "busy": c["busy_seconds"], "cluster_start": c["cluster_start"],
                          "worker_rss": c["worker_rss"], "identical_to_cli": sum(same)}
+    coll_e2e = {}
+    for n in (1, 2):
+        e = end_to_end(n, coll, work / f"collection-e2e-{n}", params, log)
+        assert e["returncode"] == 0 and len(e["index"]) == len(files), e
+        coll_e2e[n] = e["seconds"]
+        print(f"collection end to end, {n} worker(s): {e['seconds']:.1f} s", file=sys.stderr)
+    again = end_to_end(2, coll, work / "collection-e2e-2", params, log)
+    assert again["returncode"] == 0 and all(x["status"] == "skipped" for x in again["index"].values()), again
+    res["collection_end_to_end"] = {"1": coll_e2e[1], "2": coll_e2e[2], "rerun": again["seconds"]}
     (OUT / f"{name}.json").write_text(json.dumps(res, indent=2))
     (OUT / f"{name}.md").write_text(report(res))
     print(report(res))
@@ -175,7 +186,7 @@ def report(res: dict) -> str:
         e_ratio.append(e), w_ratio.append(w)
         rows.append(f"| {i} | {r[1]['end_to_end']:.1f} | {r[2]['end_to_end']:.1f} | {e:.2f}x | "
                     f"{r[1]['warm']:.1f} | {r[2]['warm']:.1f} | {w:.2f}x |")
-    rr, col = res["rerun"], res["collection"]
+    rr, col, ce = res["rerun"], res["collection"], res["collection_end_to_end"]
     return "\n".join([
         f"{res['date']}, 12 dev programmes ({res['audio_hours']:.3f} h), parameters: {' '.join(res['params']) or 'defaults'}",
         "", *rows, "",
@@ -190,7 +201,9 @@ def report(res: dict) -> str:
         f"{col['seconds']:.1f} s (+{col['cluster_start']:.1f} s start-up) = {col['files'] / col['seconds'] * 3600:.0f} "
         f"files/h, {col['audio_hours'] * 3600 / col['seconds']:.0f}x real time; worker peak RSS "
         + ", ".join(f"{x:.0f} MB" for x in col["worker_rss"])
-        + f"; identical to cli.py: {col['identical_to_cli']} of {col['files']}",
+        + f"; identical to cli.py: {col['identical_to_cli']} of {col['files']}", "",
+        f"collection end to end: 1 worker {ce['1']:.1f} s, 2 workers {ce['2']:.1f} s = {ce['1'] / ce['2']:.2f}x; "
+        f"rerun over its outputs {ce['rerun']:.2f} s = {100 * ce['rerun'] / ce['2']:.1f} % of the 2-worker run",
     ]) + "\n"
 
 

@@ -3,12 +3,14 @@
 One core (`taskset -c 0`), one thread, cold process start to finished output, wall time of:
   ffmpeg   : ffmpeg -threads 1 -i long.mp3 -ac 1 -ar 16000 -f s16le -   (to /dev/null; the reference)
   ours     : python -m segmenter segment long.mp3 --out /tmp/x.tsv       (main venv; --ours-cmd overrides)
+  ours-cli : python cli.py long.mmif out.mmif                           (the app; its source MMIF is
+             written by `clams source audio:long.mp3` before the clock starts)
   silero   : run_silero.py long.mp3 (ffmpeg decode + VAD), its venv
   brandeis : run_brandeis_acs.py long.mp3 (ffmpeg decode + its pipeline), its venv
 Rounds are interleaved (each round runs every system once); each system's time is the median
 over rounds, and its ratio is the median of the per-round ratios to that round's ffmpeg time.
-Peak RSS (wait4 of the child, i.e. /usr/bin/time's figure) of ours on the 1-hour file and on a
-10-hour file (long.mp3 x10 with ffmpeg's concat demuxer, stream copy, in a temp dir).
+Peak RSS (wait4 of the child, i.e. /usr/bin/time's figure) of ours and ours-cli on the 1-hour file
+and on a 10-hour file (long.mp3 x10 with ffmpeg's concat demuxer, stream copy, in a temp dir).
 
 Run in the main venv:  .venv/bin/python benchmarks/seg_speed.py [--rounds 2] [--no-10h]
 Writes benchmarks/out/seg_speed.{md,json}.
@@ -24,10 +26,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, SYSTEMS_DIR, env_single_thread, pinned,
+from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, env_single_thread, pinned,
                     run_measured, venv_python)
 
 OURS_DEFAULT = MAIN_PY + " -m segmenter segment {input} --out {out_tsv}"
+
+
+OURS_SYSTEMS = ("ours", "ours-cli")
+
+
+def source_mmif(media: Path, tmp: Path) -> Path:
+    """The MMIF a pipeline hands the app for `media` (untimed: it is the previous step's output)."""
+    out = tmp / f"{media.stem}.mmif"
+    with out.open("w") as f:
+        subprocess.run([str(Path(MAIN_PY).parent / "clams"), "source", f"audio:{media.resolve()}"],
+                       stdout=f, check=True)
+    return out
 
 
 def commands(media: Path, tmp: Path, ours_cmd: str) -> dict[str, list[str]]:
@@ -36,6 +50,7 @@ def commands(media: Path, tmp: Path, ours_cmd: str) -> dict[str, list[str]]:
                    "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
         "ours": shlex.split(ours_cmd.replace("{input}", shlex.quote(str(media)))
                             .replace("{out_tsv}", shlex.quote(str(tmp / "ours.tsv")))),
+        "ours-cli": [MAIN_PY, str(REPO / "cli.py"), str(source_mmif(media, tmp)), str(tmp / "ours-cli.mmif")],
         "silero-vad": [venv_python("silero"), str(SYSTEMS_DIR / "run_silero.py"), str(media),
                        "--out", str(tmp / "silero")],
         "brandeis-acs": [venv_python("brandeis-acs"), str(SYSTEMS_DIR / "run_brandeis_acs.py"),
@@ -55,7 +70,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--media", type=Path, default=None, help="default: CORPUS/long/long.mp3")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--systems", nargs="+", default=["ffmpeg", "ours", "silero-vad", "brandeis-acs"])
+    ap.add_argument("--systems", nargs="+", default=["ffmpeg", "ours", "ours-cli", "silero-vad", "brandeis-acs"])
     ap.add_argument("--ours-cmd", default=OURS_DEFAULT,
                     help="command for ours, placeholders {input} and {out_tsv} (default: %(default)s)")
     ap.add_argument("--no-10h", action="store_true", help="skip the 10-hour memory run")
@@ -83,14 +98,16 @@ def main() -> None:
                 print(f"round {rnd} {name}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB"
                       + ("" if r["returncode"] == 0 else f" FAILED (exit {r['returncode']}, see {log})"),
                       file=sys.stderr)
-        mem10 = None
-        if not args.no_10h and "ours" in args.systems and all(r["returncode"] == 0 for r in runs["ours"]):
+        mem10: dict[str, dict] = {}
+        ours = [n for n in OURS_SYSTEMS if n in args.systems and all(r["returncode"] == 0 for r in runs[n])]
+        if not args.no_10h and ours:
             long10 = tmp / "long10.mp3"
             make_10h(media.resolve(), long10)
-            r = run_measured(pinned(commands(long10, tmp, args.ours_cmd)["ours"]), env=env_single_thread(),
-                             log=log)
-            mem10 = r
-            print(f"ours 10 h: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
+            cmds10 = commands(long10, tmp, args.ours_cmd)
+            for name in ours:
+                r = run_measured(pinned(cmds10[name]), env=env_single_thread(), log=log)
+                mem10[name] = r
+                print(f"{name} 10 h: {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
 
     summary = {}
     for name, rs in runs.items():
@@ -102,8 +119,8 @@ def main() -> None:
         summary[name] = {"seconds_median": statistics.median(r["seconds"] for r in ok),
                          "ratio_to_ffmpeg_median": statistics.median(ratios),
                          "peak_rss_mb_max": max(r["peak_rss_mb"] for r in ok), "runs": rs}
-    if mem10 is not None:
-        summary["ours_10h"] = mem10
+    for name, r in mem10.items():
+        summary[f"{name}_10h"] = r
 
     lines = [f"File: {media} (1 h). One core (`taskset -c {CPU}`), one thread, cold start to finished "
              f"output; median of {args.rounds} interleaved rounds.", "",
@@ -115,12 +132,11 @@ def main() -> None:
         else:
             lines.append(f"| {name} | {s['seconds_median']:.2f} | {s['ratio_to_ffmpeg_median']:.2f} | "
                          f"{s['peak_rss_mb_max']:.0f} |")
-    if mem10 is not None:
-        ok1 = summary.get("ours", {}).get("peak_rss_mb_max")
-        lines += ["", f"Ours on a 10-hour file (long.mp3 ×10, concat demuxer): {mem10['seconds']:.1f} s, "
-                  f"peak RSS {mem10['peak_rss_mb']:.0f} MB"
-                  + (f" ({mem10['peak_rss_mb'] / ok1:.2f}× the 1-hour figure)" if ok1 else "")
-                  + ("" if mem10["returncode"] == 0 else f" FAILED exit {mem10['returncode']}")]
+    for name, r in mem10.items():
+        ok1 = summary[name]["peak_rss_mb_max"]
+        lines += ["", f"{name} on a 10-hour file (long.mp3 ×10, concat demuxer): {r['seconds']:.1f} s, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] / ok1:.2f}× the 1-hour figure)"
+                  + ("" if r["returncode"] == 0 else f" FAILED exit {r['returncode']}")]
     lines += ["", "Commands: " + "; ".join(f"`{n}`: `{summary[n]['runs'][0]['cmd']}`" for n in args.systems)]
     md = "\n".join(lines) + "\n"
     print(md)
