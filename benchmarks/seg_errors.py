@@ -1,0 +1,80 @@
+"""Where segmenters call speech that is not there: the share of each kind of non-speech frame that a
+system's speech segments cover, from the outputs `seg_quality.py` has written.
+
+Per reference class (music, noise, silence; 0.25 s at each end of a run left out, as the scorer's
+collar) and, where the references name their blocks (the dev corpus's `blocks`), per block type
+(music, music_vocal, noise; 0.5 s at each end left out) and for the non-speech frames inside speech
+blocks more than 0.25 s from any speech frame (pauses, leads and tails).
+
+Run in the main venv:  .venv/bin/python benchmarks/seg_errors.py [--ref-dir DIR] [--systems ours silero-vad ...]
+(after `seg_quality.py`, whose outputs it reads from benchmarks/out/seg/<system>/).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+
+from _bench import DEFAULT_CORPUS, OUT
+
+RATE = 100  # reference frames per second
+COLLAR = 25  # frames: the scorer's 0.25 s
+BLOCK_EDGE = 50  # frames left out at each end of a background block (its cross-fades)
+
+
+def covered(hyp_json: Path, n: int) -> np.ndarray:
+    hyp = np.zeros(n, bool)
+    for a, b in json.loads(hyp_json.read_text())["speech"]:
+        hyp[int(round(a * RATE)):int(round(b * RATE))] = True
+    return hyp
+
+
+def false_alarms(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]:
+    """{what: (seconds called speech, seconds in all)}."""
+    called, total = defaultdict(float), defaultdict(float)
+
+    def add(key: str, hyp: np.ndarray, mask: np.ndarray | slice) -> None:
+        called[key] += hyp[mask].sum() / RATE
+        total[key] += (np.count_nonzero(mask) if isinstance(mask, np.ndarray) else mask.stop - mask.start) / RATE
+
+    for js in sorted(ref_dir.glob("prog_*.json")):
+        ref = json.loads(js.read_text())
+        speech = np.load(js.with_suffix(".npy")).astype(bool)
+        hyp = covered(hyp_dir / js.name, len(speech))
+        for a, b, label in ref["segments"]:
+            a, b = int(round(a * RATE)) + COLLAR, int(round(b * RATE)) - COLLAR
+            if label != "speech" and b > a:
+                add(f"class {label}", hyp, slice(a, b))
+        near_speech = binary_dilation(speech, iterations=COLLAR)
+        for block in ref.get("blocks", []):
+            a, b = int(round(block["start"] * RATE)), int(round(block["end"] * RATE))
+            if block["type"].startswith("speech"):
+                add("inside speech blocks, > 0.25 s from speech", hyp[a:b], ~near_speech[a:b])
+            elif block["type"] != "silence" and b - a > 2 * BLOCK_EDGE:
+                add(f"block {block['type']}", hyp, slice(a + BLOCK_EDGE, b - BLOCK_EDGE))
+    return {k: (called[k], total[k]) for k in sorted(total)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref-dir", type=Path, default=DEFAULT_CORPUS / "seg")
+    ap.add_argument("--out-dir", type=Path, default=OUT / "seg", help="seg_quality.py's outputs, one folder per system")
+    ap.add_argument("--systems", nargs="+", default=["ours", "silero-vad", "inaSpeechSegmenter"])
+    args = ap.parse_args()
+    results = {s: false_alarms(args.ref_dir, args.out_dir / s) for s in args.systems}
+    keys = sorted({k for r in results.values() for k in r})
+    print(f"Share of non-speech frames called speech ({args.ref_dir}):\n")
+    print("| frames | seconds | " + " | ".join(args.systems) + " |")
+    print("|---|---|" + "---|" * len(args.systems))
+    for k in keys:
+        seconds = next(r[k][1] for r in results.values() if k in r)
+        print(f"| {k} | {seconds:.0f} | " + " | ".join(
+            f"{results[s][k][0] / results[s][k][1]:.3f}" if k in results[s] else "" for s in args.systems) + " |")
+
+
+if __name__ == "__main__":
+    main()
