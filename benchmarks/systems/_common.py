@@ -135,3 +135,18 @@ def run_separation(sep_dir, out_dir, separate, load_seconds: float = 0.0) -> Non
         "rtf": total_proc / total_audio if total_audio else None,
         "load_seconds": load_seconds, "per_item": per_item}, indent=1))
     print(f"{out}: RTF {total_proc / max(total_audio, 1e-9):.4f}", file=sys.stderr)
+
+
+def run_array_separation(sep_dir, out_dir, process: Callable[..., np.ndarray],
+                         inputs: tuple[str, ...] = ("mix.wav",)) -> None:
+    """`run_separation` for a system that maps arrays to an estimate: process(*arrays of `inputs`),
+    timed alone (reading and writing the WAVs left out)."""
+    def separate(mix, item, out_wav):
+        arrays = [read_wav16(item / name) for name in inputs]
+        t0 = time.perf_counter()
+        est = process(*arrays)
+        proc = time.perf_counter() - t0
+        write_wav_f32(out_wav, est)
+        return proc
+
+    run_separation(sep_dir, out_dir, separate)

@@ -3,7 +3,6 @@ background N, applied to the mixture STFT on the grid our separator applies its 
 segmenter.separation's N_FFT and SYNTH_HOP: 512 / 128); inverse STFT.
 Runs in the main venv (numpy + scipy)."""
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
@@ -11,7 +10,7 @@ import _common  # noqa: E402,F401  (first: it pins the thread counts before nump
 import numpy as np  # noqa: E402
 from scipy.signal import istft, stft  # noqa: E402
 
-from _common import SR, read_wav16, parse_sep_args, run_separation, write_wav_f32  # noqa: E402
+from _common import SR, parse_sep_args, run_array_separation  # noqa: E402
 from segmenter.separation import N_FFT, SYNTH_HOP  # noqa: E402
 
 
@@ -28,16 +27,7 @@ def irm_separate(mix: np.ndarray, speech: np.ndarray, background: np.ndarray) ->
 
 def main():
     args = parse_sep_args(__doc__)
-
-    def separate(mix, item, out_wav):
-        x, s, n = (read_wav16(item / f) for f in ("mix.wav", "speech.wav", "background.wav"))
-        t0 = time.perf_counter()
-        est = irm_separate(x, s, n)
-        proc = time.perf_counter() - t0
-        write_wav_f32(out_wav, est)
-        return proc
-
-    run_separation(args.sep_dir, args.out, separate)
+    run_array_separation(args.sep_dir, args.out, irm_separate, ("mix.wav", "speech.wav", "background.wav"))
 
 
 if __name__ == "__main__":
