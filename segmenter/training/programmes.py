@@ -88,6 +88,13 @@ def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
 def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator,
               mix: ProgrammeMix = ProgrammeMix()) -> tuple[np.ndarray, np.ndarray]:
     """A labelled mini-programme of 1 to MAX_BLOCKS blocks, before its channel; audio (samples) and labels (frames)."""
+    audio, labels, _ = programme_blocks(pools, seconds, rng, mix)
+    return audio, labels
+
+
+def programme_blocks(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, mix: ProgrammeMix
+                     ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, str]]]:
+    """`programme`, and its blocks as (first frame, end frame, kind)."""
     frames = int(seconds * FRAME_RATE)
     k = int(rng.integers(1, MAX_BLOCKS + 1)) if frames >= MAX_BLOCKS * FRAME_RATE else 1
     bounds = np.array([0, frames])
@@ -103,7 +110,8 @@ def programme(pools: dict[str, Pool], seconds: float, rng: np.random.Generator,
         x[-f:] *= ramp[::-1]
         audio.append(x)
         labels.append(y)
-    return np.concatenate(audio), np.concatenate(labels)
+    blocks = [(int(a), int(b), str(kind)) for kind, a, b in zip(kinds, bounds[:-1], bounds[1:])]
+    return np.concatenate(audio), np.concatenate(labels), blocks
 
 
 def channel(x: np.ndarray, rng: np.random.Generator, mix: ProgrammeMix) -> np.ndarray:
@@ -180,18 +188,23 @@ def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, see
     """n held-out programmes of about `seconds`, in the dev corpus's layout (prog_NN.wav, .json with
     `duration`, `segments` and `speech`, and .npy speech presence), so that `python -m segmenter
     evaluate` and the benchmarks score them as they score dev. Each is a chain of 4-20 s
-    programmes; every third one goes through a codec (in turn)."""
+    programmes; every third one goes through a codec (in turn). The .json's `blocks` name each
+    block's kind (`BLOCKS`) and times, as the dev corpus's do, for `benchmarks/seg_errors.py`."""
     import soundfile as sf
     if (out / "done").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 7002])
-    progs = []
+    progs, blocks = [], []
     for _ in range(n):
-        parts = []
-        while sum(len(y) for _, y in parts) < seconds * FRAME_RATE:
-            parts.append(programme(pools, float(rng.uniform(4, 20)), rng, mix))
+        parts, kinds, at = [], [], 0
+        while at < seconds * FRAME_RATE:
+            audio, labels, bl = programme_blocks(pools, float(rng.uniform(4, 20)), rng, mix)
+            parts.append((audio, labels))
+            kinds += [{"type": kind, "start": (at + a) / FRAME_RATE, "end": (at + b) / FRAME_RATE} for a, b, kind in bl]
+            at += len(labels)
         progs.append((np.concatenate([a for a, _ in parts]), np.concatenate([y for _, y in parts])))
+        blocks.append(kinds)
     coded = list(range(0, n, 3))
     for k, codec in enumerate(codecs):
         idx = coded[k::len(codecs)]
@@ -206,6 +219,6 @@ def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, see
         runs = label_runs(labels)
         stem.with_suffix(".json").write_text(json.dumps({
             "file": stem.with_suffix(".wav").name, "duration": len(audio) / SR, "segments": runs,
-            "speech": [[a, b] for a, b, c in runs if c == "speech"]}))
+            "speech": [[a, b] for a, b, c in runs if c == "speech"], "blocks": blocks[i]}))
     (out / "done").write_text(json.dumps({"programmes": n, "seconds": seconds, "seed": seed}))
     return out
