@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from _bench import DEFAULT_CORPUS, OUT
+from _bench import DEFAULT_CORPUS, OUT, REPO
+
+sys.path.insert(0, str(REPO))
+from segmenter.scoring import intervals_to_frames  # noqa: E402
 
 RATE = 100  # reference frames per second
 COLLAR = 25  # frames: the scorer's 0.25 s
 BLOCK_EDGE = 50  # frames left out at each end of a background block (its cross-fades)
-
-
-def covered(hyp_json: Path, n: int) -> np.ndarray:
-    hyp = np.zeros(n, bool)
-    for a, b in json.loads(hyp_json.read_text())["speech"]:
-        hyp[int(round(a * RATE)):int(round(b * RATE))] = True
-    return hyp
 
 
 def false_alarms(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]:
@@ -44,7 +41,7 @@ def false_alarms(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]
     for js in sorted(ref_dir.glob("prog_*.json")):
         ref = json.loads(js.read_text())
         speech = np.load(js.with_suffix(".npy")).astype(bool)
-        hyp = covered(hyp_dir / js.name, len(speech))
+        hyp = intervals_to_frames(json.loads((hyp_dir / js.name).read_text())["speech"], len(speech))
         for a, b, label in ref["segments"]:
             a, b = int(round(a * RATE)) + COLLAR, int(round(b * RATE)) - COLLAR
             if label != "speech" and b > a:

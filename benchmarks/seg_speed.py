@@ -30,8 +30,6 @@ from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, env_si
                     run_measured, venv_python)
 
 OURS_DEFAULT = MAIN_PY + " -m segmenter segment {input} --out {out_tsv}"
-
-
 OURS_SYSTEMS = ("ours", "ours-cli")
 
 
@@ -44,18 +42,21 @@ def source_mmif(media: Path, tmp: Path) -> Path:
     return out
 
 
-def commands(media: Path, tmp: Path, ours_cmd: str) -> dict[str, list[str]]:
-    return {
+def commands(media: Path, tmp: Path, ours_cmd: str, systems: list[str]) -> dict[str, list[str]]:
+    """The command of each of `systems` on `media` (for ours-cli, after writing its source MMIF)."""
+    cli_input = source_mmif(media, tmp) if "ours-cli" in systems else None
+    every = {
         "ffmpeg": ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(media),
                    "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
         "ours": shlex.split(ours_cmd.replace("{input}", shlex.quote(str(media)))
                             .replace("{out_tsv}", shlex.quote(str(tmp / "ours.tsv")))),
-        "ours-cli": [MAIN_PY, str(REPO / "cli.py"), str(source_mmif(media, tmp)), str(tmp / "ours-cli.mmif")],
+        "ours-cli": [MAIN_PY, str(REPO / "cli.py"), str(cli_input), str(tmp / "ours-cli.mmif")],
         "silero-vad": [venv_python("silero"), str(SYSTEMS_DIR / "run_silero.py"), str(media),
                        "--out", str(tmp / "silero")],
         "brandeis-acs": [venv_python("brandeis-acs"), str(SYSTEMS_DIR / "run_brandeis_acs.py"),
                          str(media), "--out", str(tmp / "brandeis")],
     }
+    return {name: every[name] for name in systems}
 
 
 def make_10h(src: Path, dst: Path, times: int = 10) -> None:
@@ -88,7 +89,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {s: [] for s in args.systems}
     with tempfile.TemporaryDirectory(prefix="seg_speed_") as td:
         tmp = Path(td)
-        cmds = commands(media, tmp, args.ours_cmd)
+        cmds = commands(media, tmp, args.ours_cmd, args.systems)
         for rnd in range(args.rounds):
             for name in args.systems:
                 out = subprocess.DEVNULL if name == "ffmpeg" else None
@@ -103,7 +104,7 @@ def main() -> None:
         if not args.no_10h and ours:
             long10 = tmp / "long10.mp3"
             make_10h(media.resolve(), long10)
-            cmds10 = commands(long10, tmp, args.ours_cmd)
+            cmds10 = commands(long10, tmp, args.ours_cmd, ours)
             for name in ours:
                 r = run_measured(pinned(cmds10[name]), env=env_single_thread(), log=log)
                 mem10[name] = r
