@@ -17,7 +17,7 @@ alone ("clean") and the background alone, at -26 dBFS speech. Backgrounds: --mat
 dev corpus SEP backgrounds (sep/index.json kinds); --material heldout = the training cache's
 held-out clips (load_pools(cache, validation=True, "separation"), separation_background).
 
-Systems, in one run, each on every item, pinned to one core:
+Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at a time, one per core):
   mixture          : the untouched mixture
   gated            : the mixture with everything outside our speech TimeFrames silenced (systems/asr_gated.py)
   ours             : Separator.load().separate (systems/sep_ours.py)
@@ -44,12 +44,14 @@ import re
 import sys
 import wave
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Queue
 
 import numpy as np
 import soundfile as sf
 
-from _bench import DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, pinned, run_measured, venv_python
+from _bench import CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, pinned, run_measured, venv_python
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SYSTEMS_DIR))
@@ -324,6 +326,52 @@ def table(results: dict, items: list[dict]) -> list[str]:
     return lines
 
 
+def on_free_core(cores: "Queue[str]", job):
+    """Run job(cpu) on a core taken from `cores`, and give the core back."""
+    cpu = cores.get()
+    try:
+        return job(cpu)
+    finally:
+        cores.put(cpu)
+
+
+def run_system(name: str, cpu: str, work: Path, items: list[dict], score_only: bool) -> dict:
+    """One system's track for every item and pocketsphinx on it, pinned to core `cpu`; its scores."""
+    items_dir, track_dir = work / "items", work / name
+    res = {"label": LABELS[name]}
+    if not score_only:
+        track_dir.mkdir(parents=True, exist_ok=True)
+        for old in track_dir.glob("*.wav"):
+            old.unlink()
+        if SYSTEMS[name] is None:
+            for it in items:
+                (track_dir / f"{it['id']}.wav").symlink_to((items_dir / it["id"] / "mix.wav").resolve())
+        else:
+            py, runner, *flags = SYSTEMS[name]
+            res["run"] = run_measured(pinned([py, str(SYSTEMS_DIR / runner), str(items_dir), "--out",
+                                              str(track_dir), *flags], cpu), log=track_dir / "run.log")
+        res["asr_run"] = run_measured(pinned([venv_python("asr"), str(SYSTEMS_DIR / "asr_pocketsphinx.py"),
+                                              str(track_dir), "--refs", str(work / "refs.json"),
+                                              "--out", str(track_dir / "asr.json")], cpu), log=track_dir / "asr.log")
+    asr_json = track_dir / "asr.json"
+    failed = [r for r in (res.get("run"), res.get("asr_run")) if r and r["returncode"] != 0]
+    if failed or not asr_json.exists():
+        log = track_dir / ("asr.log" if res.get("run", {}).get("returncode", 0) == 0 else "run.log")
+        tail = log.read_text(errors="replace").strip().splitlines()[-2:] if log.exists() else ["no output"]
+        res["error"] = " / ".join(tail).replace("|", "/")
+        print(f"{name}: {res['error']}", file=sys.stderr)
+        return res
+    asr = json.loads(asr_json.read_text())
+    res["scores"] = score(items, asr["items"])
+    res["asr_rtf"] = asr["decode_seconds"] / asr["audio_seconds"]
+    timing = track_dir / "timing.json"
+    res["rtf"] = json.loads(timing.read_text())["rtf"] if timing.exists() else None
+    sc = res["scores"]
+    print(f"{name}: noisy WER {sc['noisy']['wer']:.3f}, clean {sc['clean']['wer']:.3f}, "
+          f"invented {sc['invented_per_minute']:.1f}/min", file=sys.stderr)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--material", choices=("dev", "heldout"), default="dev")
@@ -334,6 +382,8 @@ def main() -> None:
     ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
                     help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
     ap.add_argument("--score-only", action="store_true", help="rescore the saved recognition results")
+    ap.add_argument("--cores", nargs="+", default=[CPU], metavar="CPU",
+                    help="cores to run systems on, one system per core at a time (default: BENCH_CPU's, %(default)s)")
     ap.add_argument("--write-excluded", action="store_true", help=f"write {EXCLUDED.name} and stop")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -368,42 +418,13 @@ def main() -> None:
         (work / "refs.json").write_text(json.dumps({it["id"]: it["ref"] for it in items}))
     print(f"{len(items)} items, {sum(it['seconds'] for it in items) / 60:.1f} min", file=sys.stderr)
 
-    results = {}
-    for name in systems:
-        track_dir = work / name
-        res = {"label": LABELS[name]}
-        if not args.score_only:
-            track_dir.mkdir(parents=True, exist_ok=True)
-            for old in track_dir.glob("*.wav"):
-                old.unlink()
-            if SYSTEMS[name] is None:
-                for it in items:
-                    (track_dir / f"{it['id']}.wav").symlink_to((items_dir / it["id"] / "mix.wav").resolve())
-            else:
-                py, runner, *flags = SYSTEMS[name]
-                res["run"] = run_measured(pinned([py, str(SYSTEMS_DIR / runner), str(items_dir), "--out",
-                                                  str(track_dir), *flags]), log=track_dir / "run.log")
-            res["asr_run"] = run_measured(pinned([venv_python("asr"), str(SYSTEMS_DIR / "asr_pocketsphinx.py"),
-                                                  str(track_dir), "--refs", str(work / "refs.json"),
-                                                  "--out", str(track_dir / "asr.json")]), log=track_dir / "asr.log")
-        asr_json = track_dir / "asr.json"
-        failed = [r for r in (res.get("run"), res.get("asr_run")) if r and r["returncode"] != 0]
-        if failed or not asr_json.exists():
-            log = track_dir / ("asr.log" if res.get("run", {}).get("returncode", 0) == 0 else "run.log")
-            tail = log.read_text(errors="replace").strip().splitlines()[-2:] if log.exists() else ["no output"]
-            res["error"] = " / ".join(tail).replace("|", "/")
-            results[name] = res
-            print(f"{name}: {res['error']}", file=sys.stderr)
-            continue
-        asr = json.loads(asr_json.read_text())
-        res["scores"] = score(items, asr["items"])
-        res["asr_rtf"] = asr["decode_seconds"] / asr["audio_seconds"]
-        timing = track_dir / "timing.json"
-        res["rtf"] = json.loads(timing.read_text())["rtf"] if timing.exists() else None
-        results[name] = res
-        sc = res["scores"]
-        print(f"{name}: noisy WER {sc['noisy']['wer']:.3f}, clean {sc['clean']['wer']:.3f}, "
-              f"invented {sc['invented_per_minute']:.1f}/min", file=sys.stderr)
+    with ThreadPoolExecutor(len(args.cores)) as pool:  # one system per core at a time
+        cores: Queue[str] = Queue()
+        for c in args.cores:
+            cores.put(c)
+        results = dict(zip(systems, pool.map(
+            lambda name: on_free_core(cores, lambda cpu: run_system(name, cpu, work, items, args.score_only)),
+            systems)))
 
     n_noisy = [it for it in items if it["condition"] == "noisy"]
     lines = [f"ASR benchmark, {args.material} material: {len(items)} items "
