@@ -8,6 +8,7 @@ For every medium it writes `DIR/<path relative to its input root>.mmif`: the MMI
 for a `clams source` of that file. `DIR/index.tsv` gets one row per medium (path, status, seconds,
 speech ratio, error). A rerun skips every medium whose .mmif exists; a medium that fails is recorded
 in the index (and gets no .mmif, so a rerun tries it again), and the exit status is 1 if any failed.
+A rerun that finds every .mmif there, made with the same app parameters, only rewrites the index.
 
 Inputs: a folder is walked for media (its root is the folder); a file named *.txt, *.lst or *.list is
 a manifest, one path per line (relative paths are relative to the manifest, which is the root); any
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 import tempfile
@@ -30,17 +32,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-from clams.app import ClamsApp, ParameterCaster, falsy_values
-from clams.appmetadata import AppMetadata
-
-import cli
-import metadata
-
-from segmenter.batch import MEDIA_TYPES, media_files
+# The app, the CLAMS SDK and Dask are imported where they are used: a rerun with nothing to do
+# needs none of them, and a run with work imports them while its workers start (main).
+from segmenter.media_files import MEDIA_TYPES, media_files
 from segmenter.output_paths import OutputDirError, prepare_output_dir
-from segmenter.segments import SPEECH
+
+if TYPE_CHECKING:
+    from clams.appmetadata import AppMetadata
 
 INDEX_NAME = "index.tsv"
 INDEX_COLUMNS = ("path", "status", "seconds", "speech_ratio", "error")
@@ -119,6 +119,8 @@ def collect_jobs(args: Iterable[str], out_dir: Path) -> list[Job]:
 
 def app_metadata() -> AppMetadata:
     """The metadata the running app has: metadata.py's plus the SDK's universal parameters."""
+    import metadata
+    from clams.app import ClamsApp
     md = metadata.appmetadata()
     for param in ClamsApp.universal_parameters:
         md.add_parameter(**param)
@@ -128,6 +130,7 @@ def app_metadata() -> AppMetadata:
 def check_params(params: dict[str, list[str]], md: AppMetadata) -> None:
     """Refuse a bad value before starting any worker, with the app's own checks."""
     import app
+    from clams.app import ParameterCaster
     caster = ParameterCaster({p.name: (p.type, p.multivalued) for p in md.parameters})
     cast = {}
     for name, values in params.items():
@@ -140,6 +143,7 @@ def check_params(params: dict[str, list[str]], md: AppMetadata) -> None:
 
 def is_true(params: dict[str, list[str]], name: str) -> bool:
     """A boolean parameter as the SDK reads it: anything but a falsy value is true."""
+    from clams.app import falsy_values
     return name in params and params[name][0] not in falsy_values
 
 
@@ -201,7 +205,9 @@ def error_of(mmif_text: str) -> str | None:
 
 def speech_ratio(mmif_text: str) -> float:
     """The share of this app's TimeFrames labelled speech, by duration (0 for an empty medium)."""
+    import metadata
     from mmif import AnnotationTypes, Mmif
+    from segmenter.segments import SPEECH
     speech = total = 0
     for view in Mmif(mmif_text, validate=False).views:
         if metadata.APP_TAG in (view.metadata.get("appTags") or []):
@@ -265,19 +271,51 @@ def skipped_row(job: Job, previous: dict[str, dict]) -> dict:
     return index_row(job.source, SKIPPED, None, ratio)
 
 
+# What a local worker needs before its first medium: Dask, the app (the SDK, MMIF, the engine) and
+# this module. The workers are forked from one server process that has imported them.
+WORKER_MODULES = ["distributed", "app", "mmif.utils.cli.source", "batch"]
+# Dask's nanny sets these before it starts a worker process (the defaults of
+# distributed.nanny.pre-spawn-environ): one BLAS / OpenMP thread per single-threaded worker. A forked
+# worker gets the environment its server started with, so they are set before the server starts.
+WORKER_ENV = {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1"}
+
+
+def quiet_dask() -> None:
+    """Dask logs every worker start and stop at INFO. Read when distributed is imported, here and in
+    the worker processes, which inherit the environment; an explicit setting wins."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+
+
+def start_worker_server() -> None:
+    """Start the process that local workers are forked from (multiprocessing's forkserver), so that
+    it imports WORKER_MODULES while this process imports the app to check the parameters. N workers
+    then cost one import, not N, and it overlaps with the client's own."""
+    import multiprocessing
+    from multiprocessing import forkserver
+    quiet_dask()
+    for name, value in WORKER_ENV.items():
+        os.environ.setdefault(name, value)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(WORKER_MODULES)
+    forkserver.ensure_running()
+
+
 @contextmanager
 def dask_client(workers: int, scheduler: str | None):
-    """A client of the given cluster, or of a LocalCluster of single-threaded worker processes."""
-    # Dask logs every worker start and stop at INFO; read before distributed is imported, also by
-    # the worker processes, which inherit the environment. An explicit setting wins.
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-    from distributed import Client, LocalCluster
+    """A client of the given cluster, or of a LocalCluster of single-threaded worker processes
+    forked from the worker server (started here unless main started it earlier)."""
+    quiet_dask()
     if scheduler:
+        from distributed import Client
         with Client(scheduler) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    start_worker_server()
+    import dask
+    from distributed import Client, LocalCluster
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=None) as cluster, Client(cluster) as client:
         yield client
 
 
@@ -316,8 +354,11 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def argument_parser(md: AppMetadata) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+BATCH_OPTIONS = {"--out", "--workers", "--scheduler"}
+
+
+def add_batch_arguments(ap: argparse.ArgumentParser) -> None:
+    """The inputs and batch.py's own options (every other option is an app parameter)."""
     ap.add_argument("inputs", nargs="+", metavar="MEDIA_OR_FOLDER_OR_MANIFEST")
     ap.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     where = ap.add_mutually_exclusive_group()
@@ -325,11 +366,119 @@ def argument_parser(md: AppMetadata) -> argparse.ArgumentParser:
                        help="worker processes of the local cluster (default: the number of cores, %(default)s)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="use an existing Dask cluster, e.g. tcp://host:8786, instead of a local one")
+
+
+def argument_parser(md: AppMetadata) -> argparse.ArgumentParser:
+    import cli
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_batch_arguments(ap)
     cli.add_parameter_arguments(ap.add_argument_group("app parameters (as in cli.py)"), md)
     return ap
 
 
+class _Unsure(Exception):
+    """The command line might read differently with the app's parameter list."""
+
+
+class _LightParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _Unsure(message)
+
+
+def light_parse(argv: list[str]) -> tuple[argparse.Namespace, dict[str, list[str]]] | None:
+    """The command line as argument_parser() reads it, but without the app's metadata: any other
+    `--name` is taken for an app parameter of one value, as every single-valued one is. None if
+    it cannot be read so (help, an abbreviated option, ...). A multivalued parameter read this way
+    would not match what its outputs record (Plan.finished)."""
+    ap = _LightParser(add_help=False, allow_abbrev=False)
+    add_batch_arguments(ap)
+    names = {a.split("=", 1)[0] for a in argv if a.startswith("--") and len(a) > 2} - BATCH_OPTIONS
+    for name in sorted(names):
+        ap.add_argument(name, nargs=1, dest="app:" + name[2:])
+    try:
+        args = ap.parse_args(argv)
+    except _Unsure:
+        return None
+    return args, {k[4:]: v for k, v in vars(args).items() if k.startswith("app:") and v is not None}
+
+
+def as_recorded(params: dict[str, list[str]]) -> dict[str, str]:
+    """Parameters as the SDK records them in a view's `parameters` (ClamsApp.add_parameters_to_metadata):
+    one value bare, several as the string of their list."""
+    return {k: v[0] if len(v) == 1 else str(v) for k, v in params.items() if v}
+
+
+def recorded_params(output: Path) -> dict | None:
+    """The parameters a finished output was made with (its first view's: a source MMIF has none)."""
+    try:
+        return json.loads(output.read_text(encoding="utf-8"))["views"][0]["metadata"].get("parameters", {})
+    except (OSError, ValueError, LookupError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The command line as light_parse reads it, and its media."""
+    out_dir: Path | None  # None: the output folder does not exist yet
+    jobs: list[Job]
+    params: dict[str, list[str]]
+    local: bool  # on a LocalCluster of this machine
+
+    def todo(self) -> bool:
+        return self.out_dir is None or any(not job.output.exists() for job in self.jobs)
+
+    def finished(self) -> bool:
+        """Every output is there, made with these parameters, which so passed the app's checks.
+        separate=true adds outputDir (with_output_dir), which needs the SDK to read the boolean:
+        the parameters match with or without it."""
+        if not self.jobs or self.todo():
+            return False
+        recorded = recorded_params(self.jobs[0].output)
+        return recorded in (as_recorded(self.params),
+                            as_recorded({"outputDir": [str(self.out_dir)], **self.params}))
+
+
+def light_plan(argv: list[str]) -> Plan | None:
+    """The Plan of this command line, without importing the app (nor creating anything); None if
+    unsure."""
+    parsed = light_parse(argv)
+    if parsed is None or parsed[0].workers < 1:
+        return None
+    args, params = parsed
+    if not args.out.expanduser().is_dir():
+        return Plan(None, [], params, local=not args.scheduler)
+    try:
+        out_dir = prepare_output_dir(args.out)
+        jobs = collect_jobs(args.inputs, out_dir)
+    except (ValueError, OSError):
+        return None
+    return Plan(out_dir, jobs, params, local=not args.scheduler)
+
+
+def in_input_order(jobs: list[Job], rows: dict[Path, dict]) -> Iterator[dict]:
+    return (rows[j.source] for j in jobs if j.source in rows)
+
+
+def summary(index: Path, jobs: list[Job], rows: dict[Path, dict]) -> int:
+    """Print what the run did; the exit status."""
+    counts = {s: sum(r["status"] == s for r in rows.values()) for s in (OK, SKIPPED, FAILED)}
+    print(f"{len(jobs)} media: {counts[OK]} processed, {counts[SKIPPED]} already done, {counts[FAILED]} failed; "
+          f"index: {index}", file=sys.stderr)
+    return 1 if counts[FAILED] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    plan = light_plan(argv)
+    if plan is not None and plan.finished():
+        index = plan.out_dir / INDEX_NAME
+        previous = read_index(index)
+        rows = {job.source: skipped_row(job, previous) for job in plan.jobs}
+        write_index(index, in_input_order(plan.jobs, rows))
+        return summary(index, plan.jobs, rows)
+    if plan is not None and plan.local and plan.todo():
+        start_worker_server()  # its imports overlap with the app's below
+    import cli
     from tqdm import tqdm
     md = app_metadata()
     ap = argument_parser(md)
@@ -348,7 +497,6 @@ def main(argv: list[str] | None = None) -> int:
     previous = read_index(index)
     rows = {job.source: skipped_row(job, previous) for job in jobs if job.output.exists()}
     todo = [job for job in jobs if job.source not in rows]
-    ordered = lambda: (rows[j.source] for j in jobs if j.source in rows)  # noqa: E731
     try:
         if todo:
             with dask_client(args.workers, args.scheduler) as client, \
@@ -360,18 +508,20 @@ def main(argv: list[str] | None = None) -> int:
                     if row["status"] == FAILED:
                         tqdm.write(f"failed: {row['path']}: {row['error']}", file=sys.stderr)
                     if time.monotonic() - written > INDEX_EVERY:
-                        write_index(index, ordered())
+                        write_index(index, in_input_order(jobs, rows))
                         written = time.monotonic()
     finally:
-        write_index(index, ordered())
-    counts = {s: sum(r["status"] == s for r in rows.values()) for s in (OK, SKIPPED, FAILED)}
-    print(f"{len(jobs)} media: {counts[OK]} processed, {counts[SKIPPED]} already done, {counts[FAILED]} failed; "
-          f"index: {index}", file=sys.stderr)
-    return 1 if counts[FAILED] else 0
+        write_index(index, in_input_order(jobs, rows))
+    return summary(index, jobs, rows)
 
 
 if __name__ == "__main__":
     # Run the importable module's copy, so that workers unpickle `batch.process` by name and keep
     # its per-process app, rather than getting a by-value copy of a function of __main__.
     import batch
-    sys.exit(batch.main())
+    status = batch.main()
+    # The interpreter's exit collects every object of the libraries imported (0.2 s of a short
+    # run); they live until then anyway.
+    import gc
+    gc.freeze()
+    sys.exit(status)

@@ -3,7 +3,7 @@
 (a) The 12 dev programmes (seg/prog_NN.wav), 1 worker then 2, in interleaved rounds, two ways:
     end to end: `batch.py seg/ --out NEW --workers N` (its own LocalCluster started and stopped,
                 imports and model loading included: what a user waits for);
-    warm:       a LocalCluster of N single-threaded workers started here, each worker's models loaded
+    warm:       batch.py's local cluster of N single-threaded workers started here, each worker's models loaded
                 by one pinned warm-up file, then the 12 programmes through batch.run_jobs (what a long
                 collection's throughput scales with).
 (b) The end-to-end command again over the finished outputs of (a)'s first 2-worker run.
@@ -34,8 +34,7 @@ from pathlib import Path
 
 from _bench import DEFAULT_CORPUS, MAIN_PY, OUT, REPO, run_measured
 
-sys.path.insert(0, str(REPO))  # the workers started here import batch.py (spawn copies sys.path)
-os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+sys.path.insert(0, str(REPO))  # the workers started here import batch.py (their server copies sys.path)
 # batch.py runs as a user runs it: no core pinning, no thread limits beyond Dask's own
 ENV = dict(os.environ, PYTHONUNBUFFERED="1")
 
@@ -54,11 +53,11 @@ def end_to_end(workers: int, inputs: Path, out: Path, params: list[str], log: Pa
 
 
 def on_cluster(workers: int, inputs: Path, out: Path, params: list[str], warm: Path | None) -> dict:
-    """The inputs through batch.run_jobs on a fresh LocalCluster of `workers` single-threaded workers;
-    with `warm`, that file is first processed once on every worker (loading its models)."""
+    """The inputs through batch.run_jobs on a fresh local cluster of `workers` single-threaded workers,
+    batch.py's own (batch.dask_client); with `warm`, that file is first processed once on every
+    worker (loading its models)."""
     import batch
     import cli
-    from distributed import Client, LocalCluster
     from segmenter.output_paths import prepare_output_dir
     md = batch.app_metadata()
     out_dir = prepare_output_dir(out)
@@ -67,8 +66,7 @@ def on_cluster(workers: int, inputs: Path, out: Path, params: list[str], warm: P
     jobs = batch.collect_jobs([str(inputs)], out_dir)
     version = batch.app_version()
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with batch.dask_client(workers, None) as client:
         client.wait_for_workers(workers)
         start = time.perf_counter() - t0
         if warm is not None:

@@ -151,6 +151,43 @@ def test_resume_on_existing_cluster(scheduler, collection, tmp_path):
         f: t for f, t in first.items() if f.name != "b.mp3.mmif"}
     check_tiling((out / "sub" / "b.mp3.mmif").read_text(), {"d1": media_duration(col / "sub" / "b.mp3")},
                  ["speech", "non-speech"])
+    from distributed import Client
+    with Client(scheduler, timeout=60) as client:  # inference, separation included, needs no Keras
+        loaded = client.run(lambda: sorted(m for m in ("keras", "tensorflow") if m in sys.modules))
+    assert list(loaded.values()) == [[], []]
+
+
+def test_rerun_over_finished_outputs(media, tmp_path, require_model):
+    """The same command again does no work and loads nothing of the app or Dask; other parameters
+    are still checked by the app, and a bad one refused."""
+    col, out = tmp_path / "col", tmp_path / "out"
+    col.mkdir()
+    shutil.copy(media["wav"], col / "a.wav")
+    shutil.copy(media["zero"], col / "empty.wav")
+    args = [col, "--out", out, "--workers", "1", "--labels", "binary"]
+    p = run_batch(*args)
+    assert p.returncode == 0, p.stderr[-3000:]
+    first = {f: f.stat().st_mtime_ns for f in out.rglob("*.mmif")}
+    ratios = {n: r["speech_ratio"] for n, r in read_index(out).items()}
+    assert len(first) == 2 and all(ratios.values())
+
+    p = subprocess.run([PYTHON, "-X", "importtime", "batch.py", *map(str, args)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0 and "2 media: 0 processed, 2 already done, 0 failed" in p.stderr, p.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")}
+    assert "segmenter.media_files" in imported
+    assert not imported & {"app", "clams", "mmif", "distributed", "numpy"}
+    rows = read_index(out)
+    assert {r["status"] for r in rows.values()} == {"skipped"}
+    assert {n: r["speech_ratio"] for n, r in rows.items()} == ratios
+
+    p = run_batch(col, "--out", out, "--workers", "1", "--labels", "fine")  # valid, other: checked, skipped
+    assert p.returncode == 0 and "2 media: 0 processed, 2 already done, 0 failed" in p.stderr, p.stderr[-3000:]
+    p = run_batch(*args, "--threshold", "2")
+    assert p.returncode == 2 and "threshold" in p.stderr, p.stderr[-3000:]
+    p = run_batch(*args, "--labls", "binary")
+    assert p.returncode == 2 and "--labls" in p.stderr, p.stderr[-3000:]
+    assert {f: f.stat().st_mtime_ns for f in out.rglob("*.mmif")} == first
 
 
 def test_inputs_map_to_outputs(tmp_path):
