@@ -86,11 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("train", "train-separator"):
-        from .training import train_segmenter, train_separator, train_separator_v2
-        # train-separator --recipe FILE: separator-v2 from its recipe; without: separator-v20's options
-        recipe = any(a == "--recipe" or a.startswith("--recipe=") for a in argv[1:])
-        trainer = train_segmenter if argv[0] == "train" else train_separator_v2 if recipe else train_separator
-        trainer.main(argv[1:])
+        from .training import train_segmenter, train_separator_v2
+        (train_segmenter if argv[0] == "train" else train_separator_v2).main(argv[1:])
         return 0
     args = ap.parse_args(argv)
     try:

@@ -1,5 +1,5 @@
-"""The one network shape both models use: a stack of dilated 1-D convolutions over time,
-optionally followed by a small refiner along the frequency bins (the separator's).
+"""The segmenter's network: a stack of dilated 1-D convolutions over time (separator-v2's
+network is `cmask_net`'s).
 
 The Keras model (`model.keras`) is the artifact of record. For inference we export its
 weights to `weights.npz` and run the same arithmetic in NumPy: no TensorFlow import at
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
@@ -23,33 +23,18 @@ class Layer:
     filters: int
     kernel: int = 3
     dilation: int = 1
-    activation: str = "relu"  # relu | softmax | sigmoid | linear
+    activation: str = "relu"  # relu | softmax
     residual: bool = False
 
 
 @dataclass(frozen=True)
 class NetSpec:
     """`stride` consecutive input frames are stacked into one step, and each output step is
-    repeated `stride` times: the classifier runs at 20 ms but still answers every 10 ms.
-
-    `refiner` layers are convolutions along the bins of each frame (`kernel` bins apart by
-    `dilation`), the same at every bin. They see two channels, the input features and the last
-    1-D layer's output before its activation, and end in one channel that is added to that
-    output; the activation comes after. A full-band stack must carry every bin's detail through
-    its channels; the refiner can follow the fine structure (harmonics) that the input shows,
-    bin by bin, while the stack supplies the time context. It needs stride 1 and as many
-    outputs as inputs.
-    """
+    repeated `stride` times: the classifier runs at 20 ms but still answers every 10 ms."""
 
     input_dim: int
     layers: tuple[Layer, ...]
     stride: int = 1
-    refiner: tuple[Layer, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.refiner and (self.stride != 1 or self.layers[-1].filters != self.input_dim
-                             or self.refiner[-1].filters != 1):
-            raise ValueError("a refiner needs stride 1, outputs == input_dim and a last layer of 1 filter")
 
     @property
     def context(self) -> int:
@@ -57,22 +42,20 @@ class NetSpec:
         return sum((l.kernel // 2) * l.dilation for l in self.layers)
 
     def to_json(self) -> dict:
-        d = {"input_dim": self.input_dim, "stride": self.stride, "layers": [asdict(l) for l in self.layers]}
-        return d | ({"refiner": [asdict(l) for l in self.refiner]} if self.refiner else {})
+        return {"input_dim": self.input_dim, "stride": self.stride, "layers": [asdict(l) for l in self.layers]}
 
     @classmethod
     def from_json(cls, d: dict) -> "NetSpec":
-        return cls(d["input_dim"], tuple(Layer(**l) for l in d["layers"]), d.get("stride", 1),
-                   tuple(Layer(**l) for l in d.get("refiner", ())))
+        return cls(d["input_dim"], tuple(Layer(**l) for l in d["layers"]), d.get("stride", 1))
 
 
 def tcn(input_dim: int, width: int, dilations: tuple[int, ...], outputs: int, activation: str,
-        stride: int = 1, refiner: tuple[Layer, ...] = ()) -> NetSpec:
+        stride: int = 1) -> NetSpec:
     """Input projection, residual dilated blocks, then a per-frame output layer."""
     layers = [Layer(width, 3, 1)]
     layers += [Layer(width, 3, d, residual=True) for d in dilations]
     layers.append(Layer(outputs, 1, 1, activation))
-    return NetSpec(input_dim, tuple(layers), stride, refiner)
+    return NetSpec(input_dim, tuple(layers), stride)
 
 
 def stack_frames(x: np.ndarray, stride: int) -> np.ndarray:
@@ -94,58 +77,32 @@ def build_keras(spec: NetSpec, init_scale: float = 1.0):
     import keras
 
     x = inp = keras.Input((None, spec.input_dim * spec.stride))
-    last = len(spec.layers) - 1
     for i, l in enumerate(spec.layers):
         init = "glorot_uniform"
         if i > 0 and init_scale != 1.0:
             init = keras.initializers.VarianceScaling(init_scale ** 2, "fan_avg", "uniform")
-        activation = None if spec.refiner and i == last else l.activation
         y = keras.layers.Conv1D(l.filters, l.kernel, dilation_rate=l.dilation, padding="same",
-                                activation=activation, kernel_initializer=init, name=f"conv{i}")(x)
+                                activation=l.activation, kernel_initializer=init, name=f"conv{i}")(x)
         x = keras.layers.Add(name=f"res{i}")([x, y]) if l.residual else y
-    if spec.refiner:
-        x = _refine_keras(keras, spec, inp, x)
     if spec.stride > 1:
         x = keras.layers.UpSampling1D(spec.stride, name="repeat")(x)
     return keras.Model(inp, x)
 
 
-def _refine_keras(keras, spec: NetSpec, features, logits):
-    """The refiner's correction added to `logits`, then the output activation. Its last layer
-    starts at zero, so a refiner added to a trained 1-D stack starts from that stack's output."""
-    bins = (-1, spec.input_dim, 1)
-    r = keras.layers.Concatenate(name="ref_in")([keras.layers.Reshape(bins, name="ref_x")(features),
-                                                  keras.layers.Reshape(bins, name="ref_z")(logits)])
-    last = len(spec.refiner) - 1
-    for j, l in enumerate(spec.refiner):
-        r = keras.layers.Conv2D(l.filters, (1, l.kernel), dilation_rate=(1, l.dilation), padding="same",
-                                activation=l.activation, name=f"refine{j}",
-                                kernel_initializer="zeros" if j == last else "glorot_uniform")(r)
-    r = keras.layers.Reshape((-1, spec.input_dim), name="ref_out")(r)
-    return keras.layers.Activation(spec.layers[-1].activation, name="output")(
-        keras.layers.Add(name="refined")([logits, r]))
-
-
 def export(model, spec: NetSpec, path: Path) -> None:
     """Write the spec and the conv weights of a Keras model built by `build_keras`."""
     arrays = {}
-    for prefix, key, layers in (("conv", "", spec.layers), ("refine", "r", spec.refiner)):
-        for i in range(len(layers)):
-            w, b = model.get_layer(f"{prefix}{i}").get_weights()
-            arrays[f"{key}w{i}"], arrays[f"{key}b{i}"] = w.astype(np.float32), b.astype(np.float32)
+    for i in range(len(spec.layers)):
+        w, b = model.get_layer(f"conv{i}").get_weights()
+        arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(np.float32), b.astype(np.float32)
     np.savez(path, spec=json.dumps(spec.to_json()), **arrays)
 
 
 # ---------------------------------------------------------------- NumPy (inference)
 
 def _activate(x: np.ndarray, name: str) -> np.ndarray:
-    if name == "linear":
-        return x
     if name == "relu":
         return np.maximum(x, 0.0, out=x)
-    if name == "sigmoid":  # in the form that cannot overflow
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1.0, e) / (1.0 + e)
     if name == "softmax":
         x = np.exp(x - x.max(axis=1, keepdims=True))
         return x / x.sum(axis=1, keepdims=True)
@@ -155,19 +112,16 @@ def _activate(x: np.ndarray, name: str) -> np.ndarray:
 class NumpyNet:
     """Runs an exported network on (frames, input_dim) arrays, in chunks with exact context."""
 
-    def __init__(self, spec: NetSpec, weights: list[tuple[np.ndarray, np.ndarray]],
-                 refiner: Sequence[tuple[np.ndarray, np.ndarray]] = ()):
+    def __init__(self, spec: NetSpec, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
         self.weights = weights
-        self.refiner = list(refiner)
 
     @classmethod
     def load(cls, path: Path) -> "NumpyNet":
         with np.load(path) as z:
             spec = NetSpec.from_json(json.loads(str(z["spec"])))
             weights = [(z[f"w{i}"], z[f"b{i}"]) for i in range(len(spec.layers))]
-            refiner = [(z[f"rw{i}"], z[f"rb{i}"]) for i in range(len(spec.refiner))]
-        return cls(spec, weights, refiner)
+        return cls(spec, weights)
 
     def steps(self, x: np.ndarray, scratch: Scratch | None = None) -> np.ndarray:
         """Forward pass over (steps, stride * input_dim), zero padding per layer as Keras 'same' does.
@@ -175,12 +129,12 @@ class NumpyNet:
         Each convolution is one matrix product over stacked shifted copies (im2col): far
         faster than one product per tap for these narrow layers. The layers share three working
         arrays from `scratch` (a stream passes its own, so that they serve every chunk): under the
-        CLI's fixed mmap threshold every fresh multi-megabyte array costs page faults (see
-        `_refinement`), a tenth of a long file's time. The result may be one of them.
+        CLI's fixed mmap threshold every fresh multi-megabyte array costs page faults, a tenth
+        of a long file's time. The result may be one of them.
         """
         scratch = scratch or Scratch()
         features = x
-        n, last = len(x), len(self.spec.layers) - 1
+        n = len(x)
         width = max(w.shape[2] for w, _ in self.weights)
         outs = [scratch.get(f"out{j}", (n * width,)) for j in range(2)]
         free = 0  # the one of `outs` that does not hold `x`
@@ -188,11 +142,9 @@ class NumpyNet:
             k, c = l.kernel, x.shape[1]
             taps = x
             if k > 1:
-                taps = _im2col(x, l, 0, scratch.get("cols", (n, k * c)))
+                taps = _im2col(x, l, scratch.get("cols", (n, k * c)))
             y = np.matmul(taps, w.reshape(k * c, -1), out=outs[free][:n * w.shape[2]].reshape(n, -1))
             y += b
-            if self.refiner and i == last:
-                y += self._refinement(features, y)
             y = _activate(y, l.activation)
             if not l.residual:
                 x, free = y, 1 - free
@@ -201,28 +153,6 @@ class NumpyNet:
             else:
                 x += y
         return x
-
-    def _refinement(self, features: np.ndarray, logits: np.ndarray, block: int = 64) -> np.ndarray:
-        """The refiner's (frames, bins) correction, in blocks of frames (each frame is refined
-        on its own). Blocks this small stay in cache, and the scratch arrays are allocated once
-        per call: with the batch CLI's fixed mmap threshold, fresh multi-megabyte arrays for
-        every block and layer would each cost page faults."""
-        n, bins = logits.shape
-        layers = list(zip(self.spec.refiner, self.refiner))
-        cols = np.empty(block * bins * max(l.kernel * w.shape[2] for l, (w, _) in layers), np.float32)
-        channels = max([2] + [w.shape[3] for _, (w, _) in layers])
-        bufs = [np.empty(block * bins * channels, np.float32) for _ in range(2)]
-        out = np.empty_like(logits)
-        for lo in range(0, n, block):
-            m = min(block, n - lo)
-            a = bufs[0][:m * bins * 2].reshape(m, bins, 2)
-            a[..., 0], a[..., 1] = features[lo:lo + m], logits[lo:lo + m]
-            for i, (l, (w, b)) in enumerate(layers):
-                y = bufs[(i + 1) % 2][:m * bins * w.shape[3]].reshape(m, bins, -1)
-                _conv_bins(a, w, b, l, cols, y)
-                a = y
-            out[lo:lo + m] = a[..., 0]
-        return out
 
     def forward(self, frames: np.ndarray) -> np.ndarray:
         """Per-frame outputs for a whole (frames, input_dim) sequence."""
@@ -275,34 +205,17 @@ class NetStream:
         return out
 
 
-def _im2col(a: np.ndarray, l: Layer, axis: int, out: np.ndarray) -> np.ndarray:
-    """Write `l.kernel` copies of `a`, shifted by the layer's dilated taps along `axis`, side by
-    side on the last (channel) axis of `out`, and zeros where a shift runs off the end: 'same'
-    zero padding, as in Keras. Only that padding is zeroed, so `out` may be reused scratch."""
-    n, c = a.shape[axis], a.shape[-1]
+def _im2col(a: np.ndarray, l: Layer, out: np.ndarray) -> np.ndarray:
+    """Write `l.kernel` copies of (frames, channels) `a`, shifted in time by the layer's dilated
+    taps, side by side in `out`, and zeros where a shift runs off the end: 'same' zero padding,
+    as in Keras. Only that padding is zeroed, so `out` may be reused scratch."""
+    n, c = a.shape
     for k in range(l.kernel):
         shift = (k - l.kernel // 2) * l.dilation
         lo, hi = min(n, max(0, -shift)), max(0, min(n, n - shift))
-        dst, src = [slice(None)] * a.ndim, [slice(None)] * a.ndim
-        dst[-1] = slice(k * c, (k + 1) * c)
-        for pad in (slice(0, lo), slice(max(lo, hi), n)):
-            dst[axis] = pad
-            out[tuple(dst)] = 0.0
+        cols = slice(k * c, (k + 1) * c)
+        out[:lo, cols] = 0.0
+        out[max(lo, hi):, cols] = 0.0
         if hi > lo:
-            dst[axis], src[axis] = slice(lo, hi), slice(lo + shift, hi + shift)
-            out[tuple(dst)] = a[tuple(src)]
+            out[lo:hi, cols] = a[lo + shift:hi + shift]
     return out
-
-
-def _conv_bins(a: np.ndarray, w: np.ndarray, b: np.ndarray, l: Layer, scratch: np.ndarray,
-               out: np.ndarray) -> None:
-    """`out` = a 'same'-padded convolution along the bins of (frames, bins, channels) `a`, as one
-    matrix product over the im2col stack built in `scratch`."""
-    n, bins, c = a.shape
-    cols = scratch[:n * bins * l.kernel * c].reshape(n, bins, l.kernel * c)
-    flat = out.reshape(n * bins, -1)
-    np.matmul(_im2col(a, l, 1, cols).reshape(n * bins, -1), w.reshape(l.kernel * c, -1), out=flat)
-    flat += b
-    activated = _activate(flat, l.activation)
-    if activated is not flat:  # relu and linear work in place
-        flat[...] = activated

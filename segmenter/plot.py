@@ -8,7 +8,8 @@ import numpy as np
 from .media import SAMPLE_RATE, stream_audio
 from .pipeline import Segmenter
 from .segments import LABELS, Segmentation, SmoothingParams
-from .separation import Separator, stft
+from .cmask import stft
+from .separation import Separator
 
 COLOURS = {"speech": "tab:green", "music": "tab:purple", "noise": "tab:orange", "silence": "lightgrey"}
 
@@ -64,8 +65,8 @@ def run(media: Path, out: Path, start: float, end: float | None, segmenter_dir: 
         raise ValueError(f"{media}: no audio between {start} s and {end} s")
     segmenter, separator = Segmenter.load(segmenter_dir), Separator.load(separator_dir)
     seg = segmenter.segment_audio(audio, params)
-    spec = stft(audio)
-    # the gain the separator applied, per bin (any kind of separator: its own mask may live on another grid)
-    gain = np.clip(np.abs(stft(separator.separate_audio(audio))) / (np.abs(spec) + 1e-9), 0.0, 1.0)
+    spec = stft(audio).T  # (bins, frames), low frequencies first
+    # the gain the separator applied, per bin: its output's magnitude against the mixture's
+    gain = np.clip(np.abs(stft(separator.separate_audio(audio)).T) / (np.abs(spec) + 1e-9), 0.0, 1.0)
     draw(audio, start, seg, gain, spec, out, f"{media.name}: {start:.1f} s to {start + len(audio) / SAMPLE_RATE:.1f} s")
     return out

@@ -15,7 +15,7 @@ into that buffer, valid until the stream's next `push` or `finish`.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -101,12 +101,3 @@ class Scratch:
         if a is None or a.size < size or a.dtype != dtype:
             a = self._arrays[name] = np.empty(size, dtype)
         return a[:size].reshape(shape)
-
-
-def windows(blocks: Iterable[np.ndarray], core: int, margin: int, item_shape: tuple[int, ...] = (),
-            dtype: npt.DTypeLike = np.float32) -> Iterator[Window]:
-    """The windows of a whole stream of blocks: their cores tile it in order."""
-    stream = ChunkedStream(core, margin, item_shape, dtype)
-    for block in blocks:
-        yield from stream.push(block)
-    yield from stream.finish()

@@ -11,8 +11,7 @@ import soundfile as sf
 from segmenter.asr_track import AsrTrack
 from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.pipeline import Segmenter
-from segmenter.separation import (FADE_SECONDS, SYNTH_HOP, Separator, segment_and_separate, speech_gain, stft,
-                                  to_synthesis_grid)
+from segmenter.separation import FADE_SECONDS, Separator, segment_and_separate, speech_gain
 
 
 def test_speech_gain_ramps_outside_speech_only() -> None:
@@ -43,11 +42,13 @@ def test_keeps_the_speech_level_and_removes_the_music(example_wav: Path) -> None
 
 
 def test_chunked_separation_matches_one_pass(example_wav: Path) -> None:
+    """The shipped separator in chunks of 100 frames (1.6 s), blocks cut anywhere: one pass's output."""
+    from segmenter.cmask import ComplexMaskSeparator
     sep = Separator.load()
     audio = read_audio(example_wav)
     whole = sep.separate_audio(audio)
-    chunked = np.concatenate(list(sep.stream(iter([audio[:30000], audio[30000:]]), core_seconds=2.5,
-                                             margin_seconds=1.5)))
+    small = ComplexMaskSeparator(sep.net, core_frames=100)
+    chunked = np.concatenate(list(small.stream(iter([audio[:30000], audio[30000:30001], audio[30001:]]))))
     assert len(chunked) == len(audio)
     err = np.sqrt(np.mean((chunked - whole) ** 2)) / np.sqrt(np.mean(whole ** 2))
     assert err < 1e-3
@@ -104,32 +105,6 @@ def test_cli_speech_only_on_zero_length_says_no_track(tmp_path: Path, capsys) ->
     assert main(["separate", str(zero), str(tmp_path / "out.wav"), "--speech-only"]) == 0
     assert "no track written" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zero.wav"]
-
-
-def test_the_mask_reaches_the_synthesis_grid_between_network_frames() -> None:
-    """Network frames keep their values; the frames between get their neighbours' mean."""
-    m = np.array([[0.0, 1.0, 0.5]], np.float32)
-    np.testing.assert_allclose(to_synthesis_grid(m, 5), [[0.0, 0.5, 1.0, 0.75, 0.5]])
-    np.testing.assert_allclose(to_synthesis_grid(m, 6), [[0.0, 0.5, 1.0, 0.75, 0.5, 0.5]])
-
-
-def test_the_mask_does_not_depend_on_where_the_network_frames_fall(example_wav: Path) -> None:
-    """Half a network hop of delay swaps the two frame grids that the mask averages, so inside
-    the audio the mask is the same, one synthesis frame later (a mask from one grid alone,
-    interpolated between its frames, differs by up to 0.5 there)."""
-    x = read_audio(example_wav)[:6 * SAMPLE_RATE]
-    sep = Separator.load()
-    mask = sep.mask(stft(x))
-    delayed = sep.mask(stft(np.concatenate((np.zeros(SYNTH_HOP, np.float32), x))))
-    inside = slice(2 * SAMPLE_RATE // SYNTH_HOP, 4 * SAMPLE_RATE // SYNTH_HOP)
-    np.testing.assert_allclose(delayed[:, 1:][:, inside], mask[:, inside], atol=1e-4)
-
-
-def test_the_odd_frames_mask_reaches_the_synthesis_grid_the_same_way() -> None:
-    """Taken at the odd frames, the mask keeps its values there and fills the even frames between."""
-    m = np.array([[0.0, 1.0, 0.5]], np.float32)
-    np.testing.assert_allclose(to_synthesis_grid(m, 6, offset=1), [[0.0, 0.0, 0.5, 1.0, 0.75, 0.5]])
-    np.testing.assert_allclose(to_synthesis_grid(m, 7, offset=1), [[0.0, 0.0, 0.5, 1.0, 0.75, 0.5, 0.5]])
 
 
 def test_the_asr_track_limits_the_mask_by_default(example_wav: Path, tmp_path: Path) -> None:

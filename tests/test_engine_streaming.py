@@ -1,16 +1,26 @@
 """The chunk-with-margins helper: cores tile the stream, margins are real items, results equal one pass."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pytest
 
-from segmenter.streaming import ChunkedStream, Scratch, windows
+from segmenter.streaming import ChunkedStream, Scratch, Window
 
 SPLITS = [[1000], [123, 577, 300], [0, 1, 99, 0, 800, 100], [7] * 142 + [6]]
 
 
 def _blocks(x: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
     return np.split(x, np.cumsum(sizes)[:-1])
+
+
+def windows(blocks: list[np.ndarray], core: int, margin: int) -> Iterator[Window]:
+    """Every window of a whole stream of blocks, each to be used before the next is drawn."""
+    stream = ChunkedStream(core, margin)
+    for block in blocks:
+        yield from stream.push(block)
+    yield from stream.finish()
 
 
 @pytest.mark.parametrize("sizes", SPLITS)

@@ -1,4 +1,4 @@
-"""The separator's training loss is the benchmark's measure: -SI-SDR of the resynthesised masked mixture."""
+"""Training: the mixing of examples, the sources, and the trainers' guards."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -8,89 +8,6 @@ import numpy as np
 import pytest
 
 from segmenter.media import SAMPLE_RATE, read_audio
-from segmenter.scoring import si_sdr
-from segmenter.separation import STFT_HOP, N_BINS, istft, stft, to_synthesis_grid
-
-
-def test_loss_is_minus_si_sdr_of_the_masked_mixture(example_wav: Path) -> None:
-    pytest.importorskip("keras")
-    from segmenter.training.train_separator import example, loss
-    n = 4 * SAMPLE_RATE  # a whole number of hops, as in training
-    speech = read_audio(example_wav)[:n]
-    noise = np.random.default_rng(0).normal(scale=0.05, size=n).astype(np.float32)
-    mix = speech + noise
-    x, y = example(mix, speech)
-    mask = np.random.default_rng(1).uniform(size=x.shape).astype(np.float32)
-    spec = stft(mix)  # the separator's own resynthesis, on the half-hop grid
-    est = istft(spec * to_synthesis_grid(mask.T, spec.shape[1]), n)
-    got = float(np.asarray(loss(y[None], mask[None]))[0])
-    assert x.shape == (n // STFT_HOP + 1, N_BINS)
-    assert got == pytest.approx(-si_sdr(est, speech), abs=0.05)
-    # Without speech the loss is the output level relative to the mixture's, in dB.
-    _, y0 = example(noise, np.zeros(n, np.float32))
-    half = np.full_like(mask, 0.5)
-    assert float(np.asarray(loss(y0[None], half[None]))[0]) == pytest.approx(20 * np.log10(0.5), abs=0.05)
-
-
-def test_fit_starts_from_the_init_model(tmp_path: Path) -> None:
-    """Fine-tuning (`--init`): the training starts from the given model's weights, not random ones."""
-    pytest.importorskip("keras")
-    from segmenter.network import build_keras, tcn
-    from segmenter.training.common import fit
-    spec = tcn(4, 8, (1, 2), 3, "sigmoid")
-    start = build_keras(spec)
-    (tmp_path / "init").mkdir()
-    start.save(tmp_path / "init" / "model.keras")
-
-    def data(rng):
-        return rng.normal(size=(1, 10, 4)).astype(np.float32), np.zeros((1, 10, 3), np.float32)
-    got = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "out", 0, init=tmp_path / "init")
-    for a, b in zip(got.get_weights(), start.get_weights()):
-        np.testing.assert_allclose(a, b, atol=1e-8)
-    fresh = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "fresh", 0)
-    assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), start.get_weights()))
-
-
-def test_fit_init_adds_a_refiner_that_starts_from_the_init_output(tmp_path: Path) -> None:
-    """A refiner added by fine-tuning starts at zero: the new model's output is the old one's."""
-    pytest.importorskip("keras")
-    from segmenter.network import Layer, build_keras, tcn
-    from segmenter.training.common import fit
-    start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
-    (tmp_path / "init").mkdir()
-    start.save(tmp_path / "init" / "model.keras")
-    spec = tcn(4, 8, (1, 2), 4, "sigmoid", refiner=(Layer(3, 3, 1), Layer(1, 1, 1, "linear")))
-
-    def data(rng):
-        return rng.normal(size=(1, 10, 4)).astype(np.float32), np.zeros((1, 10, 4), np.float32)
-    got = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "out", 0, init=tmp_path / "init")
-    x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
-    np.testing.assert_allclose(got.predict(x, verbose=0), start.predict(x, verbose=0), atol=1e-6)
-
-
-def test_fit_init_grows_residual_layers_that_start_near_the_identity(tmp_path: Path) -> None:
-    """Two residual layers added before the output: every trained layer, the output included, keeps
-    its weights, and the new layers start small, so the output starts far nearer the old one's than
-    a fresh network's does. Seeded: over unseeded draws the ratio below ranges about 0.07-0.2."""
-    keras = pytest.importorskip("keras")
-    from segmenter.network import build_keras, tcn
-    from segmenter.training.common import fit
-    keras.utils.set_random_seed(0)
-    start = build_keras(tcn(4, 8, (1, 2), 4, "sigmoid"))
-    (tmp_path / "init").mkdir()
-    start.save(tmp_path / "init" / "model.keras")
-    spec = tcn(4, 8, (1, 2, 1, 2), 4, "sigmoid")
-
-    def data(rng):
-        return rng.normal(size=(1, 10, 4)).astype(np.float32), np.zeros((1, 10, 4), np.float32)
-    got = fit(spec, "mse", data, 1, 1, 1e-12, tmp_path / "out", 0, init=tmp_path / "init", init_scale=0.1)
-    for old, new in (("conv0", "conv0"), ("conv1", "conv1"), ("conv2", "conv2"), ("conv3", "conv5")):
-        for a, b in zip(start.get_layer(old).get_weights(), got.get_layer(new).get_weights()):
-            np.testing.assert_allclose(a, b, atol=1e-8)
-    x = np.random.default_rng(3).normal(size=(1, 50, 4)).astype(np.float32)
-    before, after = start.predict(x, verbose=0), got.predict(x, verbose=0)
-    fresh = build_keras(spec, init_scale=0.1).predict(x, verbose=0)
-    assert np.abs(after - before).mean() < 0.2 * np.abs(fresh - before).mean()
 
 
 def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) -> None:
@@ -192,27 +109,23 @@ def test_a_paused_passage_is_silent_for_its_whole_pause() -> None:
     assert paused_passage(pool, 2 * SAMPLE_RATE, rng)[1] <= SAMPLE_RATE
 
 
-def test_training_refuses_to_overwrite_a_trained_model(tmp_path: Path, capsys) -> None:
-    """Without --out a trainer would rewrite the shipped default model: it stops with a clear
-    error before any work, as it does for any folder that already holds a model."""
+def test_training_refuses_to_overwrite_a_trained_model(capsys) -> None:
+    """A trainer never rewrites a folder that holds a model (a shipped default included): it stops
+    with a clear error before any work."""
     from segmenter.pipeline import DEFAULT_SEGMENTER, PRETRAINED
     from segmenter.training.recipe import REPO
     from segmenter.separation import DEFAULT_SEPARATOR
-    from segmenter.training import train_segmenter, train_separator
-    recipe = str(REPO / "recipes" / "segmenter-v2.toml")
-    for main, argv in ((train_separator.main, []),
-                       (train_separator.main, ["--out", str(PRETRAINED / DEFAULT_SEGMENTER)]),
-                       (train_segmenter.main, ["--recipe", recipe, "--out", str(PRETRAINED / DEFAULT_SEPARATOR)])):
+    from segmenter.training import train_segmenter, train_separator_v2
+    for main, recipe, out in ((train_separator_v2.main, "separator-v2", DEFAULT_SEGMENTER),
+                              (train_segmenter.main, "segmenter-v2", DEFAULT_SEPARATOR)):
         with pytest.raises(SystemExit) as stop:
-            main(argv)
+            main(["--recipe", str(REPO / "recipes" / f"{recipe}.toml"), "--out", str(PRETRAINED / out)])
         assert stop.value.code == 2 and "already holds a model" in capsys.readouterr().err
-    from segmenter.training.common import parse_args
-    fresh = parse_args("t", None, tmp_path / "new", [], epochs=1, steps=1, batch=1, seconds=1.0, lr=1e-3)
-    assert fresh.out == tmp_path / "new"
 
 
-def test_the_segmenter_trainer_needs_a_recipe(capsys) -> None:
-    from segmenter.training import train_segmenter
+@pytest.mark.parametrize("trainer", ["train_segmenter", "train_separator_v2"])
+def test_a_trainer_needs_a_recipe(trainer: str, capsys) -> None:
+    import importlib
     with pytest.raises(SystemExit) as stop:
-        train_segmenter.main([])
+        importlib.import_module(f"segmenter.training.{trainer}").main([])
     assert stop.value.code == 2 and "--recipe" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Oracle ideal ratio mask (the ceiling): mask = |S|^2 / (|S|^2 + |N|^2) from the clean speech S and
-background N, applied to the mixture STFT on the grid our separator applies its mask on (Hann,
-segmenter.separation's N_FFT and SYNTH_HOP: 512 / 128); inverse STFT.
+background N, applied to the mixture STFT (Hann, 512 points, 128-sample hop: the finest grid a
+magnitude mask of our frame size has); inverse STFT.
 Runs in the main venv (numpy + scipy)."""
 import sys
 from pathlib import Path
@@ -11,11 +11,13 @@ import numpy as np  # noqa: E402
 from scipy.signal import istft, stft  # noqa: E402
 
 from _common import SR, parse_sep_args, run_array_separation  # noqa: E402
-from segmenter.separation import N_FFT, SYNTH_HOP  # noqa: E402
+from segmenter.separation import N_FFT  # noqa: E402
+
+HOP = 128
 
 
 def irm_separate(mix: np.ndarray, speech: np.ndarray, background: np.ndarray) -> np.ndarray:
-    kw = dict(fs=SR, window="hann", nperseg=N_FFT, noverlap=N_FFT - SYNTH_HOP)
+    kw = dict(fs=SR, window="hann", nperseg=N_FFT, noverlap=N_FFT - HOP)
     _, _, X = stft(mix, **kw)
     _, _, S = stft(speech, **kw)
     _, _, N = stft(background, **kw)

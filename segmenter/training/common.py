@@ -16,39 +16,7 @@ import numpy as np
 
 from ..network import NetSpec, build_keras, export
 from .recipe import Recipe, RecipeError, Stage, load
-from .sources import HELD_OUT_ONE_IN, Source, Task
-
-
-def parse_args(prog: str, doc: str | None, out: Path, argv: list[str] | None, *, epochs: int, steps: int,
-               batch: int, seconds: float, lr: float) -> argparse.Namespace:
-    """The options both trainers take, with each trainer's own defaults."""
-    from .fetch import DEFAULT_CACHE
-    ap = argparse.ArgumentParser(prog=prog, description=doc)
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
-    ap.add_argument("--out", type=Path, default=out, help="model folder to write (default %(default)s)")
-    ap.add_argument("--epochs", type=int, default=epochs)
-    ap.add_argument("--steps", type=int, default=steps, help="batches per epoch")
-    ap.add_argument("--batch", type=int, default=batch)
-    ap.add_argument("--seconds", type=float, default=seconds, help="length of each training example")
-    ap.add_argument("--lr", type=float, default=lr)
-    ap.add_argument("--seed", type=int, default=20261121)
-    ap.add_argument("--init", type=Path, default=None,
-                    help="model folder whose model.keras starts the training (fine-tuning); default: random")
-    args = ap.parse_args(argv)
-    # A training run rewrites its folder epoch by epoch: it must never clobber a trained model,
-    # the shipped default included (the default --out), nor the model it starts from.
-    if (args.out / "model.keras").exists():
-        ap.error(f"{args.out} already holds a model: pass a new --out folder")
-    return args
-
-
-def prepare(args: argparse.Namespace, task: Task) -> tuple[dict, dict]:
-    """Fetch and decode the sources if needed, seed everything; `task`'s (training, held-out) pools."""
-    from .fetch import build_all
-    from .mixing import load_pools
-    build_all(args.cache)
-    seed_everything(args.seed)
-    return load_pools(args.cache, False, task), load_pools(args.cache, True, task)
+from .sources import HELD_OUT_ONE_IN, Source
 
 
 def seed_everything(seed: int) -> None:
@@ -84,24 +52,11 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
     return Mixes()
 
 
-def load_init(model, spec: NetSpec, init: Path) -> None:
-    """Every layer of `init/model.keras` goes to `model`'s layer of the same name, so `spec` may
-    add layers (e.g. a refiner); its output layer goes to `spec`'s, so `spec` may also add residual
-    layers before the output, which keep their small initial weights (near the identity)."""
-    import keras
-    layers = [l for l in keras.models.load_model(init / "model.keras", compile=False).layers if l.weights]
-    output = f"conv{sum(l.name.startswith('conv') for l in layers) - 1}"
-    for layer in layers:
-        name = f"conv{len(spec.layers) - 1}" if layer.name == output else layer.name
-        model.get_layer(name).set_weights(layer.get_weights())
-
-
 CHECKPOINT = "checkpoint"
 
 
 def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callable[[Stage, np.random.Generator], tuple],
-                 out_dir: Path, seed: int, init_scale: float = 1.0, init: Path | None = None,
-                 build: Callable = build_keras):
+                 out_dir: Path, seed: int, init_scale: float = 1.0, build: Callable = build_keras):
     """Train through `stages`, each with its own cosine learning rate, and return the final model.
 
     After every `checkpoint_steps` the model, its optimizer and the position are saved in
@@ -131,8 +86,6 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
                 fresh.set_weights(model.get_weights())
             elif (ckpt / "model.keras").exists():  # a stage boundary: the last stage's weights
                 fresh.set_weights(keras.models.load_model(ckpt / "model.keras", compile=False).get_weights())
-            elif init is not None:
-                load_init(fresh, spec, init)
             model = fresh
             schedule = keras.optimizers.schedules.CosineDecay(stage.lr, stage.steps, alpha=stage.lr_floor)
             model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
@@ -169,31 +122,6 @@ def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export)
     shutil.rmtree(out_dir / CHECKPOINT, ignore_errors=True)
 
 
-def fit(spec: NetSpec, loss, data_fn: Callable[[np.random.Generator], tuple], epochs: int, steps: int, lr: float,
-        out_dir: Path, seed: int, init_scale: float = 1.0, init: Path | None = None):
-    """One stage of `epochs * steps` batches from `data_fn`, saved to `out_dir` (see `train_stages`)."""
-    stage = Stage(steps=epochs * steps, batch=1, seconds=1.0, lr=lr, checkpoint_steps=steps)
-    model = train_stages(spec, loss, [stage], lambda _, rng: data_fn(rng), out_dir, seed, init_scale, init)
-    save_model(model, spec, out_dir)
-    return model
-
-
-def training_config(args: argparse.Namespace) -> dict:
-    """The training options as recorded in config.json (machine paths left out)."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("cache", "out")}
-
-
-def fine_tuning_note(training: dict) -> str:
-    """The card's paragraph on where the training started, when it was not from random weights."""
-    if not training.get("init"):
-        return ""
-    return f"""
-
-This model was fine-tuned: its training started from the weights of `{training['init']}`, with fresh
-mixtures (seed {training['seed']}) and a new cosine learning-rate schedule from {training['lr']:g}. Reproducing it
-takes that model first (its own card says how it was made), then this model's command."""
-
-
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, sources: Sequence[Source]) -> None:
     """config.json (machine-readable) and MODEL_CARD.md (for people), the card rendered from `config`."""
     config = dict(config, metrics=metrics, date=datetime.date.today().isoformat(),
@@ -205,7 +133,7 @@ def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
 
-{body}{fine_tuning_note(config.get('training', {}))}
+{body}
 
 ## Training command
 

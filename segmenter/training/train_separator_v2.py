@@ -128,7 +128,7 @@ def loss(y_true, y_pred):
     """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
     counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB.
     With no speech there is no SI-SDR, and the MSE alone teaches the mask to close: a log-level
-    term there (separator-v20's) has a gradient that grows as the output falls, and in a short
+    term there has a gradient that grows as the output falls, and in a short
     run it closed the mask on speech too (output 15-24 dB below the mixture)."""
     from keras import ops
     b = cmask.N_BINS
