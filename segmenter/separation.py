@@ -31,10 +31,11 @@ N_FFT = 512
 STFT_HOP = 256  # the separator's frame step (16 ms); the segmenter's is frames.FRAME_HOP
 N_BINS = N_FFT // 2 + 1
 FADE_SECONDS = 0.02  # speech-only gating ramps, short enough to keep onsets, long enough to avoid clicks
-SPEECH_ONLY_HELP = ("give the track to hand to ASR: the separator's mask limited (attenuation limit and mixture "
-                    "mixed back, which keep the separator's mistakes from costing recognition) and the stretches "
-                    "the segmenter labels non-speech silenced (with short fades). Under music or noise as loud as "
-                    "the speech the segmenter misses speech, which is then silenced too.")
+SPEECH_ONLY_HELP = ("give the track to hand to ASR: the separated speech with the stretches the segmenter labels "
+                    "non-speech silenced (with short fades), where a recogniser would otherwise invent words; "
+                    "an attenuation limit and a mix-back can limit the separator's mask for a recogniser that its "
+                    "mistakes cost more. Under music or noise as loud as the speech the segmenter misses speech, "
+                    "which is then silenced too.")
 
 
 def speech_gain(intervals: list[tuple[float, float]], start: int, n: int) -> np.ndarray:
