@@ -89,13 +89,19 @@ def export(model, spec: CmaskSpec, path: Path, extra: dict | None = None) -> Non
 
 # ---------------------------------------------------------------- NumPy (inference)
 
-def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    mean = x.mean(axis=1, keepdims=True)
-    centred = x - mean
-    var = np.mean(centred * centred, axis=1, keepdims=True)
-    centred *= gamma / np.sqrt(var + LN_EPSILON)
-    centred += beta
+def _normalized(x: np.ndarray) -> np.ndarray:
+    """Layer normalisation without its scale and offset (folded into the next 1x1 convolution)."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    var = np.einsum("ij,ij->i", centred, centred) / x.shape[1]
+    centred *= (1.0 / np.sqrt(var + LN_EPSILON))[:, None]
     return centred
+
+
+def _folded(weights: dict[str, np.ndarray], norm: str, conv: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 1x1 convolution `conv` after the layer norm `norm`, with the norm's scale and offset
+    folded in: (c * g + b) @ W + d = c @ (g W) + (b @ W + d)."""
+    g, b, w = weights[f"{norm}/w"], weights[f"{norm}/b"], weights[f"{conv}/w"]
+    return (g[:, None] * w).astype(np.float32), (b @ w + weights[f"{conv}/b"]).astype(np.float32)
 
 
 class CmaskNet:
@@ -104,6 +110,8 @@ class CmaskNet:
 
     def __init__(self, spec: CmaskSpec, weights: dict[str, np.ndarray], extra: dict | None = None):
         self.spec, self.w, self.extra = spec, weights, extra or {}
+        self.expand = [_folded(weights, f"norm{i}", f"expand{i}") for i in range(len(spec.dilations))]
+        self.output = _folded(weights, "norm_out", "output")
 
     @classmethod
     def load(cls, path: Path) -> "CmaskNet":
@@ -116,8 +124,9 @@ class CmaskNet:
         x = x.astype(np.float32) @ w["input/w"] + w["input/b"]
         n, reach = len(x), (s.kernel // 2)
         for i, d in enumerate(s.dilations):
-            h = _layer_norm(x, w[f"norm{i}/w"], w[f"norm{i}/b"]) @ w[f"expand{i}/w"]
-            h += w[f"expand{i}/b"]
+            expand_w, expand_b = self.expand[i]
+            h = _normalized(x) @ expand_w
+            h += expand_b
             np.maximum(h, 0.0, out=h)
             k = w[f"time{i}/w"]
             t = h * k[reach]
@@ -132,4 +141,4 @@ class CmaskNet:
                     t[-shift:] += h[:shift] * k[j]
             np.maximum(t, 0.0, out=t)
             x += t @ w[f"project{i}/w"] + w[f"project{i}/b"]
-        return _layer_norm(x, w["norm_out/w"], w["norm_out/b"]) @ w["output/w"] + w["output/b"]
+        return _normalized(x) @ self.output[0] + self.output[1]

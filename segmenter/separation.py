@@ -41,14 +41,15 @@ SPEECH_ONLY_HELP = ("give the track to hand to ASR: the separated speech with th
 def speech_gain(intervals: list[tuple[float, float]], start: int, n: int) -> np.ndarray:
     """Gain for samples [start, start + n): 1 inside speech, 0 outside, with linear ramps outside speech."""
     fade = FADE_SECONDS * SAMPLE_RATE
-    t = np.arange(start, start + n, dtype=np.float64)
     gain = np.zeros(n, np.float32)
     for s, e in intervals:
         s, e = s * SAMPLE_RATE, e * SAMPLE_RATE
-        if e + fade < start or s - fade > start + n:
+        lo, hi = max(start, int(np.floor(s - fade))), min(start + n, int(np.ceil(e + fade)) + 1)
+        if lo >= hi:
             continue
+        t = np.arange(lo, hi, dtype=np.float64)  # only the samples this interval can reach
         g = np.clip(np.minimum(t - (s - fade), (e + fade) - t) / fade, 0.0, 1.0)
-        np.maximum(gain, g, out=gain)
+        np.maximum(gain[lo - start:hi - start], g, out=gain[lo - start:hi - start])
     return gain
 
 

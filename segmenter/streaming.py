@@ -8,8 +8,8 @@ core's outputs. Memory stays flat whatever the duration. Features, network infer
 separation all run this way.
 
 The items live in one buffer per stream, reused from chunk to chunk: under the CLI's fixed mmap
-threshold (`segmenter.__main__.fix_mmap_threshold`) every fresh multi-megabyte array is mapped and
-faulted in page by page, which cost more than some of the arithmetic. A window is therefore a view
+threshold (`segmenter.__main__.fix_mmap_threshold`) every fresh array above it is mapped and
+faulted in page by page, which costs more than some of the arithmetic. A window is therefore a view
 into that buffer, valid until the stream's next `push` or `finish`.
 """
 from __future__ import annotations
