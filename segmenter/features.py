@@ -24,6 +24,7 @@ N_FFT = 400  # 25 ms window
 N_MELS = 64
 FMIN, FMAX = 50, SAMPLE_RATE // 2  # Hz: the mel bands' range
 SCALING = "(10*log10(mel+1e-10)+40)/20"  # what `_log_mel` computes, as config.json records it
+SILENT = np.float32(0.5) * np.log10(np.float32(1e-10)) + np.float32(2.0)  # every band's value when mel = 0
 LEAD = N_FFT // 2 - FRAME_HOP // 2  # zeros before sample 0 so that window i is centred on frame i
 
 
@@ -56,6 +57,11 @@ def config() -> dict:
     """The features as a model's config.json records them."""
     return {"type": "log-mel", "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": FRAME_HOP, "n_mels": N_MELS,
             "fmin": FMIN, "fmax": FMAX, "scaling": SCALING}
+
+
+def digital_silence(feats: np.ndarray) -> np.ndarray:
+    """Per frame: is every sample of its window exactly zero (every band at SILENT)?"""
+    return feats.max(axis=1) <= SILENT
 
 
 def frame_count(n_samples: int) -> int:

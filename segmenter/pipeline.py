@@ -7,12 +7,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .features import FeatureStream, log_mel
+from .features import FeatureStream, digital_silence, log_mel
 from .media import SAMPLE_RATE, stream_audio
 # PRETRAINED is imported here only for the tests, which name it as pipeline's (they stay unchanged).
 from .models import DEFAULT_SEGMENTER, PRETRAINED, SEGMENTER_ENV, resolve_model_dir  # noqa: F401
 from .network import NetStream, NumpyNet
-from .segments import Segmentation, SmoothingParams, Smoother, smooth
+from .segments import LABELS, Segmentation, SmoothingParams, Smoother, smooth
 
 
 class Segmenter:
@@ -55,7 +55,9 @@ class Segmenter:
 
     def segment_audio(self, audio: np.ndarray, params: SmoothingParams = SmoothingParams()) -> Segmentation:
         """Segment a short signal already in memory (16 kHz mono), e.g. an excerpt to plot."""
-        return smooth(self.net.forward(log_mel(audio)), len(audio) / SAMPLE_RATE, params)
+        feats = log_mel(audio)
+        return smooth(_silence_where(self.net.forward(feats), digital_silence(feats)), len(audio) / SAMPLE_RATE,
+                      params)
 
     def segment_stream(self, params: SmoothingParams = SmoothingParams()) -> "SegmentationStream":
         return SegmentationStream(self.scorer(), params)
@@ -83,17 +85,39 @@ class FrameScorer:
     def __init__(self, net: NumpyNet):
         self._features = FeatureStream()
         self._net = NetStream(net)
+        self._silent = np.zeros(0, bool)  # digital_silence of the frames fed to the network, not yet out
 
     def push(self, block: np.ndarray) -> list[np.ndarray]:
-        return [_quantised(p) for f in self._features.push_chunks(block) for p in self._net.push(f)]
+        return self._scored(self._fed(self._features.push_chunks(block)))
 
     def finish(self) -> list[np.ndarray]:
-        tail = [p for f in self._features.finish_chunks() for p in self._net.push(f)] + self._net.finish()
-        return [_quantised(p) for p in tail]
+        return self._scored(self._fed(self._features.finish_chunks()) + self._net.finish())
+
+    def _fed(self, feature_chunks: list[np.ndarray]) -> list[np.ndarray]:
+        """The network's outputs complete after `feature_chunks`; their frames' digital silence is kept."""
+        out = []
+        for f in feature_chunks:
+            self._silent = np.concatenate((self._silent, digital_silence(f)))
+            out += self._net.push(f)
+        return out
+
+    def _scored(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        scored = []
+        for p in outputs:
+            silent, self._silent = self._silent[:len(p)], self._silent[len(p):]
+            scored.append(_quantised(_silence_where(p, silent)))
+        return scored
 
     @property
     def seconds(self) -> float:
         return self._features.samples / SAMPLE_RATE
+
+
+def _silence_where(probs: np.ndarray, silent: np.ndarray) -> np.ndarray:
+    """`probs` with the frames of digital silence called silence for certain: no recording is more
+    silent, and the network, which never heard exact zeros in training, calls them noise."""
+    probs[silent] = np.eye(probs.shape[1], dtype=probs.dtype)[LABELS.index("silence")]
+    return probs
 
 
 def _quantised(probs: np.ndarray) -> np.ndarray:
