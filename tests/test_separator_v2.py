@@ -40,6 +40,7 @@ init_scale = 0.1
 speech_free = 0.2
 clean = 0.2
 codec = 0.5
+digital_silence = 0.5
 
 [codecs]
 names = ["g711_mulaw"]
@@ -142,11 +143,11 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     config = json.loads((out / "config.json").read_text())
     assert config["recipe_sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
     assert config["recipe"] == str(path)
-    assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5}
+    assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
-                 "recipe_sha256", "2 steps in all", "dilations\n1, 2"):
+                 "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros"):
         assert part in card
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
     sep = Separator.load(out)  # the kind the trainer's config.json names
@@ -235,3 +236,21 @@ def test_through_cli_py(model_dir: Path, example_wav: Path, tmp_path: Path) -> N
     (track,) = [d for v in Mmif(out.read_text()).views for d in v.get_documents()
                 if d.at_type == DocumentTypes.AudioDocument]
     assert len(read_audio(track.location_path())) == len(read_audio(example_wav))
+
+
+def test_digital_silence_examples_hold_exact_zeros_in_input_and_target(example_wav: Path) -> None:
+    """With `digital_silence` = 1 every example has a stretch of exact zeros (input and target
+    alike); at 0 (older recipes) no example changes."""
+    from test_training_recipe import tiny_pools
+    from segmenter.training.train_separator_v2 import ZERO_SECONDS, MixShares, example
+    pools = tiny_pools(example_wav)
+    on, off = MixShares(digital_silence=1.0), MixShares()
+    shortest = int(ZERO_SECONDS[0] * 16000)
+    for seed in range(6):
+        x, target, _ = example(pools, 4.0, np.random.default_rng(seed), on)
+        zero = (x == 0) & (target == 0)
+        runs = np.diff(np.flatnonzero(np.diff(np.concatenate(([0], zero.astype(np.int8), [0])))))[::2]
+        assert runs.max() >= shortest
+        plain = example(pools, 4.0, np.random.default_rng(seed), off)
+        again = example(pools, 4.0, np.random.default_rng(seed), MixShares(digital_silence=0.0))
+        assert all(np.array_equal(a, b) for a, b in zip(plain[:2], again[:2]))

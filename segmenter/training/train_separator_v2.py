@@ -35,16 +35,20 @@ SDR_CAP = 10 ** (-SI_SDR_CAP_DB / 10)  # the error energy's floor, relative to t
 @dataclass(frozen=True)
 class MixShares:
     """What share of the examples are speech-free backgrounds, clean speech (which must come out
-    untouched), and coded with a real codec; the rest are speech over a background."""
+    untouched), and coded with a real codec; the rest are speech over a background. A share of all
+    (`digital_silence`) also get a stretch of exact zeros, as at a file's start or an edit: clean
+    speech holds such pauses too, and without them the network reads zeros as a clean recording
+    and passes the background that follows them."""
     speech_free: float = MIN_SPEECH_FREE
     clean: float = 0.1
     codec: float = 0.2
+    digital_silence: float = 0.0
 
     def __post_init__(self) -> None:
         if not (MIN_SPEECH_FREE <= self.speech_free and 0 <= self.clean and self.speech_free + self.clean < 1
-                and 0 <= self.codec <= 1):
+                and 0 <= self.codec <= 1 and 0 <= self.digital_silence <= 1):
             raise RecipeError(f"mixing shares must have speech_free >= {MIN_SPEECH_FREE}, clean >= 0, "
-                              f"their sum < 1 and 0 <= codec <= 1: {self}")
+                              f"their sum < 1, and codec and digital_silence within 0-1: {self}")
 
     @classmethod
     def from_recipe(cls, mixing: dict) -> "MixShares":
@@ -64,17 +68,34 @@ def example(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, sh
             ) -> tuple[np.ndarray, np.ndarray, Kind]:
     """(input, target speech, kind). Mixtures are `separation_mixture`'s with speech; speech-free
     examples are one of its backgrounds alone, at its levels; clean examples are its speech alone,
-    for which the target is the input."""
+    for which the target is the input. `shares.digital_silence` of them get `with_zeros`."""
     u = rng.random()
     while True:
         mix, speech, bg = separation_mixture(pools, seconds, rng)
         if u < shares.speech_free:
-            return (set_level(bg, rng.uniform(*SEPARATION_MIX.level_dbfs)) if speech.any() else mix), np.zeros_like(mix), "speech-free"
-        if speech.any():
+            drawn = (set_level(bg, rng.uniform(*SEPARATION_MIX.level_dbfs)) if speech.any() else mix), np.zeros_like(mix), "speech-free"
             break
-    if u < shares.speech_free + shares.clean:
-        return speech, speech, "clean"
-    return mix, speech, "mixture"
+        if speech.any():
+            drawn = (speech, speech, "clean") if u < shares.speech_free + shares.clean else (mix, speech, "mixture")
+            break
+    if shares.digital_silence and rng.random() < shares.digital_silence:  # no draw at 0: older recipes' examples stay
+        return with_zeros(*drawn, rng)
+    return drawn
+
+
+ZERO_SECONDS = (0.2, 1.5)  # a stretch of digital silence
+
+
+def with_zeros(x: np.ndarray, target: np.ndarray, kind: Kind, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray, Kind]:
+    """The example with input and target exactly zero over a stretch of ZERO_SECONDS: at the start
+    (a file's) one time in three, else anywhere (an edit)."""
+    n = min(len(x), int(rng.uniform(*ZERO_SECONDS) * cmask.SAMPLE_RATE))
+    start = 0 if rng.random() < 1 / 3 else int(rng.integers(0, len(x) - n + 1))
+    x, target = x.copy(), target.copy()
+    x[start:start + n] = 0
+    target[start:start + n] = 0
+    return x, target, kind
 
 
 def coded(drawn: list[tuple[np.ndarray, np.ndarray, Kind]], codecs: list[str], share: float,
@@ -193,6 +214,9 @@ def describe(config: dict) -> str:
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
     snr = config["mixture"]["snr_db"]
+    zeros = (f"\n{mix['digital_silence']:.0%} of all examples hold a stretch of exact zeros in input and target "
+             f"({ZERO_SECONDS[0]:g}-{ZERO_SECONDS[1]:g} s, at the start one time in three)."
+             if mix.get("digital_silence") else "")
     return f"""A complex ratio mask on a compact frequency axis. The mixture's STFT ({stft['n_fft']}-point square-root Hann window,
 {stft['hop']}-sample hop at {stft['sample_rate'] // 1000} kHz) is described per frame by {net['inputs']} features: the log power of {bands['full_bins'] + bands['erb_bands']} bands
 (each of the {bands['full_bins']} bins below {bands['full_bins'] * stft['sample_rate'] / stft['n_fft'] / 1000:.2f} kHz, then {bands['erb_bands']} ERB-spaced bands up to {stft['sample_rate'] // 2000} kHz) and the
@@ -208,7 +232,7 @@ mixture's STFT (magnitude and phase) and the result is inverted by overlap-add.
 Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
 rest speech over music, sung music or ambience at {snr[0]:g} to {snr[1]:+g} dB SNR, as `separation_mixture` makes
 them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
-(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.
+(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}
 The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
 scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB); without
 speech, the MSE terms alone.
