@@ -31,6 +31,7 @@ class_weights = { silence = 0.7 }
 level = 0.5
 tilt = 0.5
 codec = 0.5
+digital_silence = 0.5
 
 [codecs]
 names = ["g711_mulaw"]
@@ -94,7 +95,7 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert 0 <= metrics["heldout_speech_calibration_error"] <= 1
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny: a test model", "festvox_ru", "g711_mulaw", "Held-out metrics", "recipe_sha256",
-                 "3 steps in all"):
+                 "3 steps in all", "In 50% of programmes, stretches of exact zeros"):
         assert part in card
     assert not (out / "checkpoint").exists()
     net = NumpyNet.load(out / "weights.npz")
@@ -233,3 +234,18 @@ def test_a_stage_runs_exactly_its_steps() -> None:
     assert Stage(steps=1000, batch=1, seconds=1, lr=1e-3).epochs == 4
     with pytest.raises(RecipeError, match="multiple"):
         Stage(steps=300, batch=1, seconds=1, lr=1e-3)
+
+
+def test_digital_silence_survives_the_channel_only_in_its_share() -> None:
+    """Exact zeros of 25 ms or more stay exact through the channel when `digital_silence` says so;
+    at 0 (older recipes) the channel draws and gives what it did before."""
+    from segmenter.training.programmes import ProgrammeMix, channel
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=48000) * 0.1).astype(np.float32)
+    x[16000:24000] = 0  # half a second of digital silence
+    x[30000:30100] = 0  # 6 ms: shorter than a feature window, the floor fills it
+    kept = channel(x, np.random.default_rng(1), ProgrammeMix(digital_silence=1.0, lowpass=1.0, tilt=1.0))
+    assert not kept[16000:24000].any() and kept[30000:30100].all() and kept[:16000].all()
+    plain = channel(x, np.random.default_rng(2), ProgrammeMix())
+    assert plain[16000:24000].all()
+    assert np.array_equal(plain, channel(x, np.random.default_rng(2), ProgrammeMix(digital_silence=0.0)))

@@ -39,6 +39,7 @@ class ProgrammeMix:
     level: float = 0.0  # share of programmes moved to a programme level ...
     level_db: tuple[float, float] = (-45.0, -6.0)  # ... drawn from this range (RMS, dBFS)
     codec: float = 0.0  # share of each batch drawn from the coded bank
+    digital_silence: float = 0.0  # share of programmes whose exact zeros stay exact through the channel
 
     @classmethod
     def from_recipe(cls, overrides: dict) -> "ProgrammeMix":
@@ -115,7 +116,10 @@ def programme_blocks(pools: dict[str, Pool], seconds: float, rng: np.random.Gene
 
 
 def channel(x: np.ndarray, rng: np.random.Generator, mix: ProgrammeMix) -> np.ndarray:
-    """The cheap channel effects (low-pass, tilt, programme level), a noise floor and a peak limit."""
+    """The cheap channel effects (low-pass, tilt, programme level), a noise floor and a peak limit.
+    In a `mix.digital_silence` share of programmes, stretches of exact zeros stay exact, as digital
+    silence (a file's start, an edit) does: the floor alone would leave none in any example."""
+    zeros = digital_zeros(x) if mix.digital_silence and rng.random() < mix.digital_silence else None
     if rng.random() < mix.lowpass:
         x = lowpass(x, rng)
     if rng.random() < mix.tilt:
@@ -123,10 +127,23 @@ def channel(x: np.ndarray, rng: np.random.Generator, mix: ProgrammeMix) -> np.nd
     if rng.random() < mix.level and np.any(x):
         x = set_level(x, rng.uniform(*mix.level_db))
     x = x + pink_floor(len(x), rng.uniform(-90, -66), rng)
+    if zeros is not None:
+        x[zeros] = 0
     peak = np.max(np.abs(x))
     if peak > 0.95:
         x = x * np.float32(0.95 / peak)
     return x.astype(np.float32)
+
+
+def digital_zeros(x: np.ndarray, shortest: int = 400) -> np.ndarray:
+    """Where `x` is exactly zero for at least `shortest` samples (a feature window) in a row."""
+    edges = np.diff(np.concatenate(([0], (x == 0).astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = np.zeros(len(x), bool)
+    for a, b in zip(starts, ends):
+        if b - a >= shortest:
+            keep[a:b] = True
+    return keep
 
 
 def draw(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, mix: ProgrammeMix,
