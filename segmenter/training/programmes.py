@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..features import N_FFT
 from ..frames import FRAME_HOP, FRAME_RATE
 from ..segments import LABELS, runs
 from .codecs import code_many
@@ -135,13 +136,11 @@ def channel(x: np.ndarray, rng: np.random.Generator, mix: ProgrammeMix) -> np.nd
     return x.astype(np.float32)
 
 
-def digital_zeros(x: np.ndarray, shortest: int = 400) -> np.ndarray:
+def digital_zeros(x: np.ndarray, shortest: int = N_FFT) -> np.ndarray:
     """Where `x` is exactly zero for at least `shortest` samples (a feature window) in a row."""
-    edges = np.diff(np.concatenate(([0], (x == 0).astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     keep = np.zeros(len(x), bool)
-    for a, b in zip(starts, ends):
-        if b - a >= shortest:
+    for a, b, zero in runs(x == 0):
+        if zero and b - a >= shortest:
             keep[a:b] = True
     return keep
 
