@@ -129,3 +129,20 @@ def test_a_trainer_needs_a_recipe(trainer: str, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         importlib.import_module(f"segmenter.training.{trainer}").main([])
     assert stop.value.code == 2 and "--recipe" in capsys.readouterr().err
+
+
+def test_labels_are_trusted_only_on_quiet_dry_clips() -> None:
+    """A word in silence passes; the same word over hiss 20 dB under it fails (the floor), and so
+    does the word followed by a reverberant decay of 0.2 s per 8.7 dB (the tail the energy rule
+    calls speech)."""
+    from segmenter.training.mixing import labels_trusted, speech_activity
+    rng = np.random.default_rng(0)
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    pad = np.zeros(8000, np.float32)
+    dry = np.concatenate((pad, tone, pad))
+    hissy = dry + (0.3 / np.sqrt(2) * 10 ** (-20 / 20) * rng.standard_normal(len(dry))).astype(np.float32)
+    decay = 0.2 * rng.standard_normal(SAMPLE_RATE) * np.exp(-np.arange(SAMPLE_RATE) / (0.2 * SAMPLE_RATE))
+    wet = np.concatenate((pad, tone, decay.astype(np.float32), pad))
+    assert [labels_trusted(x, speech_activity(x)) for x in (dry, hissy, wet)] == [True, False, False]
+    assert not labels_trusted(pad, speech_activity(pad))

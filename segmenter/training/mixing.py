@@ -24,10 +24,21 @@ SPEECH, MUSIC, NOISE, SILENCE = 0, 1, 2, 3
 # Speech activity, as the references mark it: blips shorter than this many frames are dropped,
 # pauses shorter than that many are bridged.
 BLIP_FRAMES, PAUSE_FRAMES = 3, 30
+# `labels_trusted`: the energy rule marks a clip's speech only when its floor lies at least this far
+# under its 95th-percentile level (hiss above it reads as speech), and when its speech decays
+# within this many frames (a reverberant tail reads as speech).
+TRUSTED_FLOOR_DB, TRUSTED_TAIL_FRAMES = 30.0, 35
 TELEPHONE_EDGES_HZ = ((200, 400), (3000, 3600))  # ranges of the band's lower and upper edge
 LOWPASS_HZ = (3500, 7000)  # range of a channel low-pass's cut-off
 STEADY_SECONDS, STEADY_RANGE_DB = 3.0, 9.0  # `is_steady`: this long at least, 100 ms levels within this range
 COLOUR_CORNER_HZ, COLOUR_GAIN_DB = (300, 4000), (-12, 6)  # `coloured`: the corner's and each part's range
+
+
+def _frame_db(clip: np.ndarray) -> np.ndarray:
+    """Energy per 10 ms frame over 30 ms (the frame and its neighbours), in dB."""
+    n = len(clip) // FRAME_HOP
+    e = np.mean(clip[:n * FRAME_HOP].reshape(n, FRAME_HOP).astype(np.float64) ** 2, axis=1)
+    return 10 * np.log10(np.convolve(e, np.ones(3) / 3, mode="same") + 1e-12)
 
 
 def speech_activity(clip: np.ndarray) -> np.ndarray:
@@ -36,17 +47,28 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
     Active = smoothed frame energy above max(95th percentile - 35 dB, floor + 6 dB); blips
     under BLIP_FRAMES are dropped and pauses under PAUSE_FRAMES are bridged, as the references do.
     """
-    n = len(clip) // FRAME_HOP
-    if n == 0:
+    if len(clip) < FRAME_HOP:
         return np.zeros(0, bool)
-    e = np.mean(clip[:n * FRAME_HOP].reshape(n, FRAME_HOP).astype(np.float64) ** 2, axis=1)
-    e = np.convolve(e, np.ones(3) / 3, mode="same")
-    db = 10 * np.log10(e + 1e-12)
+    db = _frame_db(clip)
     ref, floor = np.percentile(db, 95), np.percentile(db, 3)
     active = db > max(ref - 35, floor + 6)
     _fill_runs(active, True, BLIP_FRAMES, False)
     _fill_runs(active, False, PAUSE_FRAMES, True, interior_only=True)
     return active
+
+
+def labels_trusted(clip: np.ndarray, active: np.ndarray) -> bool:
+    """Whether `speech_activity` (`active`) can be trusted on this clip: a floor TRUSTED_FLOOR_DB
+    under the speech, and speech that ends within TRUSTED_TAIL_FRAMES of its last loud frame
+    (within 15 dB of the 95th percentile). Hissy and reverberant recordings fail."""
+    if not active.any():
+        return False
+    db = _frame_db(clip)
+    ref = np.percentile(db, 95)
+    end = int(np.flatnonzero(active)[-1]) + 1
+    loud = np.flatnonzero(db[:end] >= ref - 15)
+    tail = end - int(loud[-1]) - 1 if len(loud) else end
+    return ref - np.percentile(db, 3) >= TRUSTED_FLOOR_DB and tail <= TRUSTED_TAIL_FRAMES
 
 
 def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int, new: bool, interior_only: bool = False) -> None:
@@ -72,11 +94,13 @@ class Pool:
 SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants needed, and they would be costly
 
 
-def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float]) -> dict[str, Pool]:
+def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float],
+               trusted_speech_only: bool = False) -> dict[str, Pool]:
     """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
     (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
     recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.held_out`);
-    a source too small to hold any out is validated on whole."""
+    a source too small to hold any out is validated on whole. With `trusted_speech_only`, speech
+    clips whose activity labels fail `labels_trusted` are left out (each source keeps its weight)."""
     from .fetch import pool_path, read_lock
     if isinstance(selection, str):
         chosen = {s: s.weight for s in sources_for(selection)}
@@ -89,7 +113,7 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
     lock, skip = read_lock(), excluded()
     pools: dict[str, Pool] = {}
     for kind in ("speech", "music", "sung", "noise"):
-        clips, w = [], []
+        clips, w, activity = [], [], []
         for src, weight in ((s, wt) for s, wt in chosen.items() if s.kind == kind):
             with np.load(pool_path(src, cache, lock)) as z:
                 audio, offsets, names = z["audio"], z["offsets"], [str(n) for n in z["names"]]
@@ -98,15 +122,20 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
             picked = [j for j, h in zip(usable, held) if h == validation]
             if validation and not picked:  # too few groups to hold any out: validate on them all
                 picked = usable
-            for j in picked:
-                clip = audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768
+            loaded = [audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768 for j in picked]
+            if kind == "speech":
+                acts = [speech_activity(c) for c in loaded]
+                if trusted_speech_only:
+                    keep = [i for i, (c, a) in enumerate(zip(loaded, acts)) if labels_trusted(c, a)]
+                    loaded, acts = [loaded[i] for i in keep], [acts[i] for i in keep]
+                activity.extend(acts)
+            for clip in loaded:  # (none when no clip of the source has trusted labels)
                 # sung lines are scarce: the short a cappella ones get pitch and tempo variants
                 variants = pitch_variants(clip) if kind == "sung" and len(clip) <= SUNG_LINE_SAMPLES else [clip]
                 clips.extend(variants)
-                w.extend([weight / len(picked) / len(variants)] * len(variants))
+                w.extend([weight / len(loaded) / len(variants)] * len(variants))
         w = np.asarray(w)
-        activity = [speech_activity(c) for c in clips] if kind == "speech" else None
-        pools[kind] = Pool(clips, w / w.sum(), activity)
+        pools[kind] = Pool(clips, w / w.sum(), activity if kind == "speech" else None)
     pools["steady"] = steady_pool(pools["noise"])
     return pools
 

@@ -41,6 +41,7 @@ class ProgrammeMix:
     level_db: tuple[float, float] = (-45.0, -6.0)  # ... drawn from this range (RMS, dBFS)
     codec: float = 0.0  # share of each batch drawn from the coded bank
     digital_silence: float = 0.0  # share of programmes whose exact zeros stay exact through the channel
+    trusted_speech_only: bool = False  # speech clips only where `mixing.labels_trusted` holds
 
     @classmethod
     def from_recipe(cls, overrides: dict) -> "ProgrammeMix":
