@@ -48,8 +48,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     recipe = recipes.load(args.recipe)
-    _, heldout_pools = pools_for(recipe, args.cache)
-    examples = heldout_set(heldout_pools, recipe, MixShares.from_recipe(recipe.mixing))
+    shares = MixShares.from_recipe(recipe.mixing)
+    _, heldout_pools = pools_for(recipe, args.cache, shares.speech_clips)
+    examples = heldout_set(heldout_pools, recipe, shares)
     sep = args.out / "sep"
     sep.mkdir(parents=True, exist_ok=True)
     items = []

@@ -132,10 +132,10 @@ def test_a_trainer_needs_a_recipe(trainer: str, capsys) -> None:
 
 
 def test_labels_are_trusted_only_on_quiet_dry_clips() -> None:
-    """A word in silence passes; the same word over hiss 20 dB under it fails (the floor), and so
-    does the word followed by a reverberant decay of 0.2 s per 8.7 dB (the tail the energy rule
-    calls speech)."""
-    from segmenter.training.mixing import labels_trusted, speech_activity
+    """A word in silence passes both tests; the same word over hiss 20 dB under it fails both (the
+    floor); only the labels fail on the word followed by a reverberant decay of 0.2 s per 8.7 dB
+    (the tail the energy rule calls speech)."""
+    from segmenter.training.mixing import labels_trusted, quiet_floor, speech_activity
     rng = np.random.default_rng(0)
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
@@ -145,4 +145,5 @@ def test_labels_are_trusted_only_on_quiet_dry_clips() -> None:
     decay = 0.2 * rng.standard_normal(SAMPLE_RATE) * np.exp(-np.arange(SAMPLE_RATE) / (0.2 * SAMPLE_RATE))
     wet = np.concatenate((pad, tone, decay.astype(np.float32), pad))
     assert [labels_trusted(x, speech_activity(x)) for x in (dry, hissy, wet)] == [True, False, False]
-    assert not labels_trusted(pad, speech_activity(pad))
+    assert [quiet_floor(x, speech_activity(x)) for x in (dry, hissy, wet)] == [True, False, True]
+    assert not labels_trusted(pad, speech_activity(pad)) and not quiet_floor(pad, speech_activity(pad))

@@ -143,7 +143,8 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     config = json.loads((out / "config.json").read_text())
     assert config["recipe_sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
     assert config["recipe"] == str(path)
-    assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5}
+    assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5,
+                                 "speech_clips": "all"}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
@@ -163,6 +164,8 @@ def test_a_recipe_with_too_few_speech_free_examples_is_refused() -> None:
         MixShares.from_recipe({"speech_free": 0.1})
     with pytest.raises(RecipeError, match="unexpected"):
         MixShares.from_recipe({"speechless": 0.2})
+    with pytest.raises(RecipeError, match="speech_clips"):
+        MixShares.from_recipe({"speech_clips": "clean"})
 
 
 @pytest.fixture(scope="module")

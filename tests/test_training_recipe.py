@@ -249,3 +249,10 @@ def test_digital_silence_survives_the_channel_only_in_its_share() -> None:
     plain = channel(x, np.random.default_rng(2), ProgrammeMix())
     assert plain[16000:24000].all()
     assert np.array_equal(plain, channel(x, np.random.default_rng(2), ProgrammeMix(digital_silence=0.0)))
+
+
+def test_speech_clips_must_name_a_known_test() -> None:
+    from segmenter.training.programmes import ProgrammeMix
+    assert ProgrammeMix.from_recipe({"speech_clips": "trusted"}).speech_clips == "trusted"
+    with pytest.raises(ValueError, match="speech_clips"):
+        ProgrammeMix.from_recipe({"speech_clips": "clean"})

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
@@ -57,18 +57,38 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
     return active
 
 
+def quiet_floor(clip: np.ndarray, active: np.ndarray) -> bool:
+    """Whether the clip's floor (3rd percentile of `_frame_db`) lies TRUSTED_FLOOR_DB under its
+    95th percentile: no hiss that a separator would learn to keep as speech."""
+    db = _frame_db(clip)
+    return bool(active.any()) and np.percentile(db, 95) - np.percentile(db, 3) >= TRUSTED_FLOOR_DB
+
+
 def labels_trusted(clip: np.ndarray, active: np.ndarray) -> bool:
-    """Whether `speech_activity` (`active`) can be trusted on this clip: a floor TRUSTED_FLOOR_DB
-    under the speech, and speech that ends within TRUSTED_TAIL_FRAMES of its last loud frame
-    (within 15 dB of the 95th percentile). Hissy and reverberant recordings fail."""
-    if not active.any():
+    """Whether `speech_activity` (`active`) can be trusted on this clip: a `quiet_floor`, and speech
+    that ends within TRUSTED_TAIL_FRAMES of its last loud frame (within 15 dB of the 95th
+    percentile). Hissy and reverberant recordings fail."""
+    if not quiet_floor(clip, active):
         return False
     db = _frame_db(clip)
-    ref = np.percentile(db, 95)
     end = int(np.flatnonzero(active)[-1]) + 1
-    loud = np.flatnonzero(db[:end] >= ref - 15)
-    tail = end - int(loud[-1]) - 1 if len(loud) else end
-    return ref - np.percentile(db, 3) >= TRUSTED_FLOOR_DB and tail <= TRUSTED_TAIL_FRAMES
+    loud = np.flatnonzero(db[:end] >= np.percentile(db, 95) - 15)
+    return (end - int(loud[-1]) - 1 if len(loud) else end) <= TRUSTED_TAIL_FRAMES
+
+
+# Which speech clips a recipe trains on ([mixing] speech_clips): a test of (clip, its activity).
+SPEECH_CLIPS: dict[str, Callable[[np.ndarray, np.ndarray], bool] | None] = {
+    "all": None, "quiet": quiet_floor, "trusted": labels_trusted}
+
+
+def describe_speech_clips(speech_clips: str) -> str:
+    """A model card's sentence on which speech clips it was trained on (none for "all")."""
+    floor = f"a floor {TRUSTED_FLOOR_DB:g} dB under the speech's 95th-percentile frame level"
+    return {"all": "",
+            "quiet": f"\nOnly speech clips with {floor} are used, so that no hiss is taught as speech.",
+            "trusted": f"\nOnly speech clips whose labels hold are used: {floor}, and the speech ending within "
+                       f"{TRUSTED_TAIL_FRAMES * FRAME_HOP / SR * 1000:g} ms\nof its last frame within 15 dB of that "
+                       f"level (no hiss or reverberant tail labelled speech)."}[speech_clips]
 
 
 def _fill_runs(mask: np.ndarray, value: bool, shorter_than: int, new: bool, interior_only: bool = False) -> None:
@@ -95,12 +115,12 @@ SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants ne
 
 
 def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float],
-               trusted_speech_only: bool = False) -> dict[str, Pool]:
+               speech_clips: str = "all") -> dict[str, Pool]:
     """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
     (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
     recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.held_out`);
-    a source too small to hold any out is validated on whole. With `trusted_speech_only`, speech
-    clips whose activity labels fail `labels_trusted` are left out (each source keeps its weight)."""
+    a source too small to hold any out is validated on whole. Speech clips that fail the
+    `SPEECH_CLIPS[speech_clips]` test are left out (each source keeps its weight)."""
     from .fetch import pool_path, read_lock
     if isinstance(selection, str):
         chosen = {s: s.weight for s in sources_for(selection)}
@@ -125,8 +145,8 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
             loaded = [audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768 for j in picked]
             if kind == "speech":
                 acts = [speech_activity(c) for c in loaded]
-                if trusted_speech_only:
-                    keep = [i for i, (c, a) in enumerate(zip(loaded, acts)) if labels_trusted(c, a)]
+                if keeps := SPEECH_CLIPS[speech_clips]:
+                    keep = [i for i, (c, a) in enumerate(zip(loaded, acts)) if keeps(c, a)]
                     loaded, acts = [loaded[i] for i in keep], [acts[i] for i in keep]
                 activity.extend(acts)
             for clip in loaded:  # (none when no clip of the source has trusted labels)

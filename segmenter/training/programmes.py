@@ -20,7 +20,7 @@ from ..features import N_FFT
 from ..frames import FRAME_HOP, FRAME_RATE
 from ..segments import LABELS, runs
 from .codecs import code_many
-from .mixing import (SILENCE, SPEECH, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
+from .mixing import (SILENCE, SPEECH, SPEECH_CLIPS, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
                      rms_db, set_level, speech_passage, telephone)
 
 MAX_BLOCKS = 3  # per programme, each at least a second long
@@ -41,7 +41,7 @@ class ProgrammeMix:
     level_db: tuple[float, float] = (-45.0, -6.0)  # ... drawn from this range (RMS, dBFS)
     codec: float = 0.0  # share of each batch drawn from the coded bank
     digital_silence: float = 0.0  # share of programmes whose exact zeros stay exact through the channel
-    trusted_speech_only: bool = False  # speech clips only where `mixing.labels_trusted` holds
+    speech_clips: str = "all"  # which speech clips are used: a key of `mixing.SPEECH_CLIPS`
 
     @classmethod
     def from_recipe(cls, overrides: dict) -> "ProgrammeMix":
@@ -50,6 +50,8 @@ class ProgrammeMix:
         if unknown:
             raise ValueError(f"unknown [mixing] keys {sorted(unknown)}: known are {sorted(names)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        if values.get("speech_clips", "all") not in SPEECH_CLIPS:
+            raise ValueError(f"[mixing] speech_clips must be one of {sorted(SPEECH_CLIPS)}")
         if "block_weights" in values:
             missing = set(BLOCKS) ^ set(values["block_weights"])
             if missing:

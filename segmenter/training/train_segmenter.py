@@ -22,7 +22,7 @@ from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
                      train_stages, write_card)
-from .mixing import LOWPASS_HZ, PAUSE_FRAMES, TRUSTED_FLOOR_DB, TRUSTED_TAIL_FRAMES, Pool
+from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
@@ -38,10 +38,9 @@ def class_weights(recipe: Recipe) -> np.ndarray:
     return np.array([recipe.network.get("class_weights", {}).get(c, 1.0) for c in LABELS], np.float32)
 
 
-def pools_for(recipe: Recipe, cache: Path, trusted_speech_only: bool = False
-              ) -> tuple[dict[str, Pool], dict[str, Pool]]:
-    """(training, held-out) pools of the recipe's sources, fetched and decoded first if needed
-    (`mixing.load_pools` says what `trusted_speech_only` leaves out)."""
+def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[dict[str, Pool], dict[str, Pool]]:
+    """(training, held-out) pools of the recipe's sources, fetched and decoded first if needed;
+    speech clips as `mixing.load_pools` keeps them."""
     from .fetch import build_all
     from .mixing import load_pools
     chosen = [s for s in SOURCES if s.id in recipe.sources]
@@ -49,8 +48,7 @@ def pools_for(recipe: Recipe, cache: Path, trusted_speech_only: bool = False
     if unknown:
         raise RecipeError(f"{recipe.path}: unknown sources {sorted(unknown)}")
     build_all(cache, sources=chosen)
-    return (load_pools(cache, False, recipe.sources, trusted_speech_only),
-            load_pools(cache, True, recipe.sources, trusted_speech_only))
+    return load_pools(cache, False, recipe.sources, speech_clips), load_pools(cache, True, recipe.sources, speech_clips)
 
 
 # The clean-channel held-out set: the same held-out voices and backgrounds, mixed as the recipe
@@ -127,9 +125,6 @@ def describe(config: dict) -> str:
     cal = config["calibration"]
     zeros = (f"\nIn {mix['digital_silence']:.0%} of programmes, stretches of exact zeros (25 ms or more) stay exact through the channel."
              if mix.get("digital_silence") else "")
-    trusted = (f"\nOnly speech clips whose labels hold are used: a floor {TRUSTED_FLOOR_DB:g} dB under the speech, and the speech ending"
-               f"\nwithin {TRUSTED_TAIL_FRAMES * frame_seconds * 1000:g} ms of its last frame within 15 dB of its 95th-percentile level (no hiss or reverberant tail called speech)."
-               if mix.get("trusted_speech_only") else "")
     return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
 {net['stride']} frames are stacked into one step; an input convolution and {len(convs) - 1} residual convolutions
 ({width} channels, kernel {kernels}, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
@@ -141,7 +136,7 @@ with weights {bw}. Block levels {mix['block_level_db'][0]:g} to {mix['block_leve
 Each programme's channel: {mix['lowpass']:.0%} low-passed at {lowpass_khz} kHz, {mix['tilt']:.0%} given a random spectral
 tilt, {mix['level']:.0%} moved to a level of {mix['level_db'][0]:g} to {mix['level_db'][1]:g} dBFS, and {mix['codec']:.0%} of every batch drawn
 from a bank of {codecs['bank']} programmes of {codecs['seconds']:g} s (chained or cut to length) coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).{zeros}
-Speech is labelled where it is present (pauses under {PAUSE_FRAMES * frame_seconds * 1000:g} ms bridged); singing is music.{trusted}
+Speech is labelled where it is present (pauses under {PAUSE_FRAMES * frame_seconds * 1000:g} ms bridged); singing is music.{describe_speech_clips(mix.get("speech_clips", "all"))}
 Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.
 
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe, out = checked_recipe(ap, args, "segmentation", lambda r: ProgrammeMix.from_recipe(r.mixing),
                                  writes_model=not args.heldout_only)
     mix = ProgrammeMix.from_recipe(recipe.mixing)
-    train_pools, val_pools = pools_for(recipe, args.cache, mix.trusted_speech_only)
+    train_pools, val_pools = pools_for(recipe, args.cache, mix.speech_clips)
     if args.heldout_only:
         print(heldout_dir(recipe, args.cache, val_pools, mix, args.clean_channel))
         return

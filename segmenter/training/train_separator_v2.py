@@ -19,7 +19,7 @@ from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
                      train_stages, write_card)
-from .mixing import SEPARATION_MIX, Pool, separation_mixture, set_level
+from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
 from .sources import SOURCES
 
@@ -38,17 +38,20 @@ class MixShares:
     untouched), and coded with a real codec; the rest are speech over a background. A share of all
     (`digital_silence`) also get a stretch of exact zeros, as at a file's start or an edit: clean
     speech holds such pauses too, and without them the network reads zeros as a clean recording
-    and passes the background that follows them."""
+    and passes the background that follows them. `speech_clips` names the speech clips used, as a
+    key of `mixing.SPEECH_CLIPS` ("quiet": none whose hiss the target would teach it to keep)."""
     speech_free: float = MIN_SPEECH_FREE
     clean: float = 0.1
     codec: float = 0.2
     digital_silence: float = 0.0
+    speech_clips: str = "all"
 
     def __post_init__(self) -> None:
         if not (MIN_SPEECH_FREE <= self.speech_free and 0 <= self.clean and self.speech_free + self.clean < 1
-                and 0 <= self.codec <= 1 and 0 <= self.digital_silence <= 1):
+                and 0 <= self.codec <= 1 and 0 <= self.digital_silence <= 1 and self.speech_clips in SPEECH_CLIPS):
             raise RecipeError(f"mixing shares must have speech_free >= {MIN_SPEECH_FREE}, clean >= 0, "
-                              f"their sum < 1, and codec and digital_silence within 0-1: {self}")
+                              f"their sum < 1, codec and digital_silence within 0-1, and speech_clips one "
+                              f"of {sorted(SPEECH_CLIPS)}: {self}")
 
     @classmethod
     def from_recipe(cls, mixing: dict) -> "MixShares":
@@ -232,7 +235,7 @@ mixture's STFT (magnitude and phase) and the result is inverted by overlap-add.
 Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
 rest speech over music, sung music or ambience at {snr[0]:g} to {snr[1]:+g} dB SNR, as `separation_mixture` makes
 them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
-(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}
+(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}{describe_speech_clips(mix.get('speech_clips', 'all'))}
 The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
 scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB); without
 speech, the MSE terms alone.
@@ -286,5 +289,5 @@ def main(argv: list[str] | None = None) -> None:
         MixShares.from_recipe(recipe.mixing)
         network(recipe)
     recipe, out = checked_recipe(ap, args, "separation", check)
-    train_pools, val_pools = pools_for(recipe, args.cache)
+    train_pools, val_pools = pools_for(recipe, args.cache, MixShares.from_recipe(recipe.mixing).speech_clips)
     in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
