@@ -117,7 +117,7 @@ def test_training_refuses_to_overwrite_a_trained_model(capsys) -> None:
     from segmenter.separation import DEFAULT_SEPARATOR
     from segmenter.training import train_segmenter, train_separator_v2
     for main, recipe, out in ((train_separator_v2.main, "separator-v2", DEFAULT_SEGMENTER),
-                              (train_segmenter.main, "segmenter-v2", DEFAULT_SEPARATOR)):
+                              (train_segmenter.main, "segmenter-v3", DEFAULT_SEPARATOR)):
         with pytest.raises(SystemExit) as stop:
             main(["--recipe", str(REPO / "recipes" / f"{recipe}.toml"), "--out", str(PRETRAINED / out)])
         assert stop.value.code == 2 and "already holds a model" in capsys.readouterr().err
