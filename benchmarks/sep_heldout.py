@@ -66,7 +66,7 @@ def main() -> None:
         items.append({"id": name, "dir": name, "mix": f"{name}/mix.wav", "speech": f"{name}/speech.wav",
                       "background": f"{name}/background.wav", "background_kind": "held-out",
                       "snr_db": 5 * round(snr_db(mix, speech) / 5)})
-    (sep / "index.json").write_text(json.dumps({"recipe": str(args.recipe.relative_to(REPO)),
+    (sep / "index.json").write_text(json.dumps({"recipe": str(args.recipe.resolve().relative_to(REPO)),
                                                 "seed": recipe.heldout["seed"], "items": items}, indent=1))
     print(f"{len(items)} held-out mixtures of {len(examples)} examples in {sep}")
 
