@@ -57,23 +57,26 @@ def speech_activity(clip: np.ndarray) -> np.ndarray:
     return active
 
 
+def _quiet(db: np.ndarray) -> bool:
+    return np.percentile(db, 95) - np.percentile(db, 3) >= TRUSTED_FLOOR_DB
+
+
 def quiet_floor(clip: np.ndarray, active: np.ndarray) -> bool:
-    """Whether the clip's floor (3rd percentile of `_frame_db`) lies TRUSTED_FLOOR_DB under its
-    95th percentile: no hiss that a separator would learn to keep as speech."""
-    db = _frame_db(clip)
-    return bool(active.any()) and np.percentile(db, 95) - np.percentile(db, 3) >= TRUSTED_FLOOR_DB
+    """Whether the clip has speech and its floor (3rd percentile of `_frame_db`) lies
+    TRUSTED_FLOOR_DB under its 95th percentile: no hiss that a separator would learn to keep as speech."""
+    return bool(active.any()) and _quiet(_frame_db(clip))
 
 
 def labels_trusted(clip: np.ndarray, active: np.ndarray) -> bool:
     """Whether `speech_activity` (`active`) can be trusted on this clip: a `quiet_floor`, and speech
     that ends within TRUSTED_TAIL_FRAMES of its last loud frame (within 15 dB of the 95th
     percentile). Hissy and reverberant recordings fail."""
-    if not quiet_floor(clip, active):
+    if not active.any():
         return False
     db = _frame_db(clip)
     end = int(np.flatnonzero(active)[-1]) + 1
     loud = np.flatnonzero(db[:end] >= np.percentile(db, 95) - 15)
-    return (end - int(loud[-1]) - 1 if len(loud) else end) <= TRUSTED_TAIL_FRAMES
+    return _quiet(db) and (end - int(loud[-1]) - 1 if len(loud) else end) <= TRUSTED_TAIL_FRAMES
 
 
 # Which speech clips a recipe trains on ([mixing] speech_clips): a test of (clip, its activity).
