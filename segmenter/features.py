@@ -3,18 +3,21 @@
 librosa defines the window and the mel filterbank. They are stored once in `melbank.npz`
 (`python -m segmenter.features` rewrites it; a test checks it still equals librosa's), because
 importing librosa's filters costs 1.5 s of CPU at every cold start. The FFT is scipy's
-float32 rfft over strided frames, twenty times faster than `librosa.stft` here.
+float32 rfft over strided frames, twenty times faster than `librosa.stft` here, and seven times
+faster than numpy's rfft (one transform at a time, where scipy's runs several per SIMD vector).
 
 Frame i covers [i/100, (i+1)/100) and its 25 ms window is centred on that span's centre,
 so features, model scores and reference labels share one frame index.
 """
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-from scipy.fft._pocketfft.pypocketfft import r2c as _r2c
 
 from .frames import FRAME_HOP
 from .media import SAMPLE_RATE
@@ -29,6 +32,24 @@ LEAD = N_FFT // 2 - FRAME_HOP // 2  # zeros before sample 0 so that window i is 
 
 
 MELBANK = Path(__file__).with_name("melbank.npz")
+
+
+def _pocketfft_r2c() -> Callable:
+    """scipy.fft's compiled real FFT (scipy is pinned), loaded from its file without its packages.
+
+    `from scipy.fft._pocketfft.pypocketfft import r2c` first runs scipy.fft's `__init__`, which
+    imports scipy.special and scipy's array-API layer (that walks numpy's submodules, f2py and
+    testing among them): 0.17 s of every cold start, of which the FFT needs nothing."""
+    folder = Path(importlib.util.find_spec("scipy").origin).parent / "fft" / "_pocketfft"
+    finder = importlib.machinery.FileFinder(str(folder), (importlib.machinery.ExtensionFileLoader,
+                                                          importlib.machinery.EXTENSION_SUFFIXES))
+    spec = finder.find_spec("scipy.fft._pocketfft.pypocketfft")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.r2c
+
+
+_r2c = _pocketfft_r2c()
 
 
 def librosa_frontend() -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +95,29 @@ def _interleaved_mel() -> np.ndarray:
     return np.repeat(mel_basis().T, 2, axis=0)
 
 
+MEL_BLOCKS = 4  # groups of adjacent bands, each multiplied over its own bins only
+
+
+@lru_cache(maxsize=1)
+def _mel_blocks() -> tuple[tuple[slice, slice, np.ndarray], ...]:
+    """(bands, rows, weights): the interleaved filterbank cut into MEL_BLOCKS groups of adjacent
+    bands, each keeping only the rows where one of its bands is non-zero.
+
+    97 % of the dense product's terms are zeros (a band spans at most 17 of the 201 bins); the
+    blocks keep a quarter of its multiplications, which took a fifth of the segmenter's CPU time.
+    Skipped terms are exact zeros, and on the dev corpus the features stay bit-identical; eight
+    narrower blocks changed the rounding of some (another BLAS kernel) and were no faster."""
+    mel = _interleaved_mel()
+    size = N_MELS // MEL_BLOCKS
+    blocks = []
+    for first in range(0, N_MELS, size):
+        bands = slice(first, first + size)
+        used = np.flatnonzero(mel[:, bands].any(axis=1))
+        rows = slice(int(used[0]), int(used[-1]) + 1)
+        blocks.append((bands, rows, np.ascontiguousarray(mel[rows, bands])))
+    return tuple(blocks)
+
+
 def _log_mel(samples: np.ndarray, scratch: Scratch) -> np.ndarray:
     """(frames, N_MELS) for the frames whose windows lie in `samples`, one every FRAME_HOP samples."""
     n = (len(samples) - N_FFT) // FRAME_HOP + 1
@@ -81,9 +125,11 @@ def _log_mel(samples: np.ndarray, scratch: Scratch) -> np.ndarray:
     np.multiply(np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::FRAME_HOP], window(), out=frames)
     # scipy.fft.rfft's own backend call (scipy is pinned): it writes into `out`, which rfft cannot.
     spec = _r2c(frames, (1,), True, 0, scratch.get("spec", (n, N_FFT // 2 + 1), np.complex64), 1)
-    parts = spec.view(np.float32)  # re, im, re, im, ...: |X|^2 @ mel in one product
+    parts = spec.view(np.float32)  # re, im, re, im, ...: |X|^2 @ mel without adding re^2 + im^2 first
     np.square(parts, out=parts)
-    mel = parts @ _interleaved_mel()
+    mel = np.empty((n, N_MELS), np.float32)
+    for bands, rows, weights in _mel_blocks():
+        np.matmul(parts[:, rows], weights, out=mel[:, bands])
     # Scaled so typical broadcast levels land in roughly [-2, 2]; absolute level is kept
     # on purpose, since silence versus quiet noise is a matter of level.
     mel += 1e-10

@@ -102,6 +102,17 @@ def test_feature_frame_is_centred_on_its_10ms_span() -> None:
     assert int(np.argmax(f)) in (31, 32)
 
 
+def test_log_mel_equals_the_dense_textbook_computation() -> None:
+    """The filterbank is applied in blocks of bands over their own bins: no weight may be lost."""
+    from segmenter.features import FRAME_HOP, LEAD, N_FFT, mel_basis, window
+    audio = np.random.default_rng(3).standard_normal(16000).astype(np.float32) * 0.1
+    n = frame_count(len(audio))
+    padded = np.concatenate((np.zeros(LEAD), audio, np.zeros(N_FFT)))
+    frames = np.stack([padded[i * FRAME_HOP:i * FRAME_HOP + N_FFT] for i in range(n)]) * window()
+    mel = np.abs(np.fft.rfft(frames, axis=1)) ** 2 @ mel_basis().T.astype(np.float64)
+    assert np.allclose(log_mel(audio), 0.5 * np.log10(mel + 1e-10) + 2.0, atol=1e-4)
+
+
 def test_stored_filterbank_is_librosas() -> None:
     from segmenter.features import librosa_frontend, mel_basis, window
     w, m = librosa_frontend()
