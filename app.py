@@ -93,7 +93,7 @@ class SpeechSegmenter(ClamsApp):
         """Load the separator and run it once, if it is installed: the server does this before
         gunicorn forks (a command-line run that does not separate never pays for it).
 
-        The run loads librosa's lazily imported STFT modules. A worker that imported them itself
+        The run imports whatever the separator imports lazily. A worker that imported it itself
         could be exiting already (it is recycled after one request while its second thread still
         works), and the import then fails: "can't register atexit after shutdown", an HTTP 500
         (benchmarks/reliability.py, load part)."""
