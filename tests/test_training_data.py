@@ -241,3 +241,31 @@ def test_every_excluded_tsv_is_read(tmp_path: Path) -> None:
     (tmp_path / "bad_excluded.tsv").write_text("p\ta.ogg\n")
     with pytest.raises(ValueError, match="header"):
         excluded(tmp_path)
+
+
+def fake_pool(cache: Path, source_id: str, names: list[str], seconds: float) -> None:
+    """A decoded cache file for a real source: one tone per clip name."""
+    src = next(s for s in SOURCES if s.id == source_id)
+    path = fetch.pool_path(src, cache)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clip = (tone(seconds, 16000) * 32767).astype(np.int16)
+    np.savez(path, audio=np.tile(clip, len(names)), names=np.array(names),
+             offsets=np.arange(len(names) + 1) * len(clip))
+
+
+def test_a_source_too_small_to_split_is_validated_on_whole_or_left_out(tmp_path: Path) -> None:
+    from segmenter.training.mixing import load_pools
+    sung = [f"usr/share/scratch/Media/Sounds/Vocals/line{i:02d}.wav" for i in range(12)]
+    fake_pool(tmp_path, "scratch_vocals", sung, 21)  # 12 groups: some held out (21 s: no pitch variants)
+    fake_pool(tmp_path, "nexuiz_sung", ["sound/cdtracks/digital-pursuit.ogg"], 21)  # one clip: unsplit
+    fake_pool(tmp_path, "wesnoth", [f"usr/share/games/wesnoth/1.16/data/core/music/{i}.ogg" for i in range(8)], 1)
+    fake_pool(tmp_path, "oad_ambient", [f"audio/ambient/{i}.ogg" for i in range(8)], 1)
+    fake_pool(tmp_path, "festvox_ru", [f"usr/share/festival/voices/russian/x/wav/{i}.wav" for i in range(8)], 1)
+    chosen = {"scratch_vocals": 1.0, "nexuiz_sung": 1.0, "wesnoth": 1.0, "oad_ambient": 1.0, "festvox_ru": 1.0}
+    held = sum(next(s for s in SOURCES if s.id == "scratch_vocals").held_out(sung))
+    assert 0 < held < len(sung)
+    sizes = {u: len(load_pools(tmp_path, True, chosen, unsplit=u)["sung"].clips) for u in ("validate", "leave_out")}
+    assert sizes == {"validate": held + 1, "leave_out": held}  # the song is held out too, or not at all
+    assert len(load_pools(tmp_path, False, chosen)["sung"].clips) == len(sung) - held + 1  # trained on either way
+    with pytest.raises(ValueError, match="no sung clips left in the held-out pools"):
+        load_pools(tmp_path, True, {k: v for k, v in chosen.items() if k != "scratch_vocals"}, unsplit="leave_out")

@@ -43,6 +43,7 @@ programmes = 2
 seconds = 12
 calibration = 6
 seed = 3
+unsplit_sources = "leave_out"
 
 [[stage]]
 steps = 2
@@ -95,7 +96,8 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert 0 <= metrics["heldout_speech_calibration_error"] <= 1
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny: a test model", "festvox_ru", "g711_mulaw", "Held-out metrics", "recipe_sha256",
-                 "3 steps in all", "In 50% of programmes, stretches of exact zeros"):
+                 "3 steps in all", "In 50% of programmes, stretches of exact zeros",
+                 "trained on and left out of the held-out\npools"):
         assert part in card
     assert not (out / "checkpoint").exists()
     net = NumpyNet.load(out / "weights.npz")
@@ -249,6 +251,20 @@ def test_digital_silence_survives_the_channel_only_in_its_share() -> None:
     plain = channel(x, np.random.default_rng(2), ProgrammeMix())
     assert plain[16000:24000].all()
     assert np.array_equal(plain, channel(x, np.random.default_rng(2), ProgrammeMix(digital_silence=0.0)))
+
+
+def test_unsplit_sources_must_name_a_known_choice(tmp_path: Path) -> None:
+    from segmenter.training import recipe as recipes
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.train_segmenter import unsplit_sources
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    assert unsplit_sources(recipes.load(path)) == "leave_out"
+    path.write_text(TINY.replace('unsplit_sources = "leave_out"', 'unsplit_sources = "drop"'))
+    with pytest.raises(RecipeError, match="unsplit_sources must be one of"):
+        unsplit_sources(recipes.load(path))
+    path.write_text(TINY.replace('unsplit_sources = "leave_out"\n', ""))
+    assert unsplit_sources(recipes.load(path)) == "validate"
 
 
 def test_speech_clips_must_name_a_known_test() -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..network import NetSpec, build_keras, export
 from .recipe import Recipe, RecipeError, Stage, load
-from .sources import HELD_OUT_ONE_IN, Source
+from .sources import HELD_OUT_ONE_IN, UNSPLIT_SOURCES, Source
 
 
 def seed_everything(seed: int) -> None:
@@ -150,6 +150,7 @@ NumPy inference path (a test checks that both agree).
 Only real recordings from these Debian packages (fetched with `apt-get download`, unpacked with
 `dpkg -x`); no text-to-speech, none of the dev-corpus files and none of the ASR benchmark's prompts.
 About one voice or clip group in {HELD_OUT_ONE_IN} (by a fixed hash) is held out for the metrics below.
+{UNSPLIT_SOURCES[config.get('heldout', {}).get('unsplit_sources', 'validate')]}
 
 | source | kind | package | licence |
 |---|---|---|---|

@@ -118,12 +118,13 @@ SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants ne
 
 
 def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float],
-               speech_clips: str = "all") -> dict[str, Pool]:
+               speech_clips: str = "all", unsplit: str = "validate") -> dict[str, Pool]:
     """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
     (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
     recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.held_out`);
-    a source too small to hold any out is validated on whole. Speech clips that fail the
-    `SPEECH_CLIPS[speech_clips]` test are left out (each source keeps its weight)."""
+    a source too small to hold any out is validated on whole or left out (`sources.UNSPLIT_SOURCES[unsplit]`).
+    Speech clips that fail the `SPEECH_CLIPS[speech_clips]` test are left out (each source keeps its
+    weight)."""
     from .fetch import pool_path, read_lock
     if isinstance(selection, str):
         chosen = {s: s.weight for s in sources_for(selection)}
@@ -143,7 +144,7 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
             usable = [j for j, n in enumerate(names) if (src.package, n) not in skip]
             held = src.held_out([names[j] for j in usable])
             picked = [j for j, h in zip(usable, held) if h == validation]
-            if validation and not picked:  # too few groups to hold any out: validate on them all
+            if validation and not picked and unsplit == "validate":  # too few groups to hold any out
                 picked = usable
             loaded = [audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768 for j in picked]
             if kind == "speech":
@@ -157,6 +158,8 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
                 variants = pitch_variants(clip) if kind == "sung" and len(clip) <= SUNG_LINE_SAMPLES else [clip]
                 clips.extend(variants)
                 w.extend([weight / len(loaded) / len(variants)] * len(variants))
+        if not clips and any(s.kind == kind for s in chosen):
+            raise ValueError(f"no {kind} clips left in the {'held-out' if validation else 'training'} pools")
         w = np.asarray(w)
         pools[kind] = Pool(clips, w / w.sum(), activity if kind == "speech" else None)
     pools["steady"] = steady_pool(pools["noise"])

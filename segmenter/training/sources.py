@@ -61,6 +61,14 @@ class Source:
 HELD_OUT_ONE_IN = 10
 MIN_HELD_OUT_GROUPS = 4
 
+# What the held-out pools do with a source too small to hold out any group ([heldout] unsplit_sources):
+# the card's sentence for each choice.
+UNSPLIT_SOURCES: dict[str, str] = {
+    "validate": "A source with too few groups to hold one out is in the held-out pools whole, so it is\n"
+                "trained on too.",
+    "leave_out": "A source with too few groups to hold one out is trained on and left out of the held-out\n"
+                 "pools, so these hold no clip that training saw."}
+
 
 SOURCES: tuple[Source, ...] = (
     # speech

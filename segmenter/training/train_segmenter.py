@@ -25,7 +25,7 @@ from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_mod
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
-from .sources import SOURCES
+from .sources import SOURCES, UNSPLIT_SOURCES
 
 
 
@@ -38,17 +38,28 @@ def class_weights(recipe: Recipe) -> np.ndarray:
     return np.array([recipe.network.get("class_weights", {}).get(c, 1.0) for c in LABELS], np.float32)
 
 
+def unsplit_sources(recipe: Recipe) -> str:
+    """The recipe's `[heldout] unsplit_sources`, a key of `sources.UNSPLIT_SOURCES` ("validate" if unset)."""
+    choice = recipe.heldout.get("unsplit_sources", "validate")
+    if choice not in UNSPLIT_SOURCES:
+        raise RecipeError(f"{recipe.path}: [heldout] unsplit_sources must be one of {sorted(UNSPLIT_SOURCES)}")
+    return choice
+
+
 def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[dict[str, Pool], dict[str, Pool]]:
     """(training, held-out) pools of the recipe's sources, fetched and decoded first if needed;
-    speech clips as `mixing.load_pools` keeps them."""
+    speech clips as `mixing.load_pools` keeps them, and sources too small to split as the recipe's
+    `unsplit_sources` says."""
     from .fetch import build_all
     from .mixing import load_pools
     chosen = [s for s in SOURCES if s.id in recipe.sources]
     unknown = set(recipe.sources) - {s.id for s in chosen}
     if unknown:
         raise RecipeError(f"{recipe.path}: unknown sources {sorted(unknown)}")
+    unsplit = unsplit_sources(recipe)
     build_all(cache, sources=chosen)
-    return load_pools(cache, False, recipe.sources, speech_clips), load_pools(cache, True, recipe.sources, speech_clips)
+    return (load_pools(cache, False, recipe.sources, speech_clips),
+            load_pools(cache, True, recipe.sources, speech_clips, unsplit))
 
 
 # The clean-channel held-out set: the same held-out voices and backgrounds, mixed as the recipe
@@ -199,7 +210,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "init_scale": recipe.network.get("init_scale", 1.0),
               "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
-              "stages": [vars(s) for s in recipe.stages],
+              "stages": [vars(s) for s in recipe.stages], "heldout": recipe.heldout,
               "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal}}
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config),
                [s for s in SOURCES if s.id in recipe.sources])
