@@ -269,3 +269,12 @@ def test_a_source_too_small_to_split_is_validated_on_whole_or_left_out(tmp_path:
     assert len(load_pools(tmp_path, False, chosen)["sung"].clips) == len(sung) - held + 1  # trained on either way
     with pytest.raises(ValueError, match="no sung clips left in the held-out pools"):
         load_pools(tmp_path, True, {k: v for k, v in chosen.items() if k != "scratch_vocals"}, unsplit="leave_out")
+    from segmenter.training.common import hours_by_kind, source_hours
+    sources = [s for s in SOURCES if s.id in chosen]
+    song = 21 / 3600
+    for unsplit, held_song in (("validate", song), ("leave_out", 0.0)):
+        hours = source_hours(sources, tmp_path, unsplit)
+        assert hours["nexuiz_sung"] == pytest.approx({"trained": song, "heldout": held_song})
+        assert hours["scratch_vocals"] == pytest.approx({"trained": (len(sung) - held) * song, "heldout": held * song})
+    line = hours_by_kind({"source_hours": hours}, sources)
+    assert f"sung music: {(len(sung) - held + 1) * song:.2f} h trained on, {held * song:.2f} h held out;" in line

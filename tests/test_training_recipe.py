@@ -256,7 +256,7 @@ def test_digital_silence_survives_the_channel_only_in_its_share() -> None:
 def test_unsplit_sources_must_name_a_known_choice(tmp_path: Path) -> None:
     from segmenter.training import recipe as recipes
     from segmenter.training.recipe import RecipeError
-    from segmenter.training.train_segmenter import unsplit_sources
+    from segmenter.training.common import unsplit_sources
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     assert unsplit_sources(recipes.load(path)) == "leave_out"

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..network import NetSpec, build_keras, export
 from .recipe import Recipe, RecipeError, Stage, load
-from .sources import HELD_OUT_ONE_IN, UNSPLIT_SOURCES, Source
+from .sources import HELD_OUT_ONE_IN, UNSPLIT_SOURCES, Source, excluded
 
 
 def seed_everything(seed: int) -> None:
@@ -122,13 +122,54 @@ def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export)
     shutil.rmtree(out_dir / CHECKPOINT, ignore_errors=True)
 
 
+def unsplit_sources(recipe: Recipe) -> str:
+    """The recipe's `[heldout] unsplit_sources`, a key of `sources.UNSPLIT_SOURCES` ("validate" if unset)."""
+    choice = recipe.heldout.get("unsplit_sources", "validate")
+    if choice not in UNSPLIT_SOURCES:
+        raise RecipeError(f"{recipe.path}: [heldout] unsplit_sources must be one of {sorted(UNSPLIT_SOURCES)}")
+    return choice
+
+
+def source_hours(sources: Sequence[Source], cache: Path, unsplit: str) -> dict[str, dict[str, float]]:
+    """Per decoded source, the hours of clips that training draws on and that the held-out pools hold
+    (`unsplit` as `[heldout] unsplit_sources`), evaluation files left out; speech before the recipe's
+    speech-clip test."""
+    from .fetch import clip_hours, read_lock
+    lock, skip = read_lock(), excluded()
+    hours = {}
+    for src in sources:
+        if (h := clip_hours(src, cache, lock, skip)) is not None:
+            total, held = h
+            whole = total if unsplit == "validate" else 0.0
+            hours[src.id] = {"trained": total - held, "heldout": held} if held else {"trained": total, "heldout": whole}
+    return hours
+
+
+def hours_by_kind(config: dict, sources: Sequence[Source]) -> str:
+    """The card's line of hours per kind, trained and held out (empty without `source_hours`)."""
+    hours = config.get("source_hours", {})
+    totals: dict[str, list[float]] = {}
+    for src in sources:
+        if src.id in hours:
+            t = totals.setdefault(src.kind, [0.0, 0.0])
+            t[0] += hours[src.id]["trained"]
+            t[1] += hours[src.id]["heldout"]
+    kinds = {"speech": "speech (before the speech-clip test)", "sung": "sung music"}
+    return "".join(f"\n{kinds.get(k, k)}: {t:.2f} h trained on, {h:.2f} h held out;" for k, (t, h) in totals.items())
+
+
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, sources: Sequence[Source]) -> None:
     """config.json (machine-readable) and MODEL_CARD.md (for people), the card rendered from `config`."""
     config = dict(config, metrics=metrics, date=datetime.date.today().isoformat(),
                   command=" ".join(["python -m segmenter"] + sys.argv[1:]),
                   python=platform.python_version())
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    rows = "\n".join(f"| {s.id} | {s.kind} | Debian `{s.package}` | {s.license} |"
+    hours = config.get("source_hours", {})
+
+    def hours_of(src: Source) -> str:
+        h = hours.get(src.id)
+        return f"{h['trained']:.3f} / {h['heldout']:.3f}" if h else "not decoded"
+    rows = "\n".join(f"| {s.id} | {s.kind} | Debian `{s.package}` | {s.license} | {hours_of(s)} |"
                      for s in sources)
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
@@ -151,9 +192,11 @@ Only real recordings from these Debian packages (fetched with `apt-get download`
 `dpkg -x`); no text-to-speech, none of the dev-corpus files and none of the ASR benchmark's prompts.
 About one voice or clip group in {HELD_OUT_ONE_IN} (by a fixed hash) is held out for the metrics below.
 {UNSPLIT_SOURCES[config.get('heldout', {}).get('unsplit_sources', 'validate')]}
+Hours of usable clips (dev and ASR benchmark files left out), by kind:{hours_by_kind(config, sources)}
+and per source below (trained on / held out).
 
-| source | kind | package | licence |
-|---|---|---|---|
+| source | kind | package | licence | hours |
+|---|---|---|---|---|
 {rows}
 
 ## Held-out metrics (mixtures of held-out clips)

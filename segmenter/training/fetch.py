@@ -193,21 +193,40 @@ def build_all(cache: Path = DEFAULT_CACHE, jobs: int = 2, sources: Sequence[Sour
     return [pool_path(s, cache, lock) for s in sources]
 
 
+def usable_clips(src: Source, cache: Path, lock: dict[str, Pin],
+                 skip: set[tuple[str, str]]) -> tuple[np.ndarray, list[str], list[int], list[int]] | None:
+    """From `src`'s decoded cache file: every clip's hours and name, the clips kept (`skip`'s
+    evaluation files left out) and the held-out ones among them; None if it is not decoded."""
+    path = pool_path(src, cache, lock)
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        offsets, names = z["offsets"], [str(n) for n in z["names"]]
+    keep = [j for j, n in enumerate(names) if (src.package, n) not in skip]
+    held = [j for j, h in zip(keep, src.held_out([names[j] for j in keep])) if h]
+    return np.diff(offsets) / SAMPLE_RATE / 3600, names, keep, held
+
+
+def clip_hours(src: Source, cache: Path, lock: dict[str, Pin], skip: set[tuple[str, str]]) -> tuple[float, float] | None:
+    """Hours of `src`'s usable clips and of its held-out groups; None if it is not decoded."""
+    clips = usable_clips(src, cache, lock, skip)
+    if clips is None:
+        return None
+    hours, _, keep, held = clips
+    return float(hours[keep].sum()), float(hours[held].sum())
+
+
 def summary(cache: Path = DEFAULT_CACHE, sources: Sequence[Source] = SOURCES) -> str:
     """Hours, clips and groups per source, and the held-out share, from the decoded cache (excluded
     evaluation files left out)."""
     lock, skip = read_lock(), excluded()
     rows, kinds = [], {}
     for src in sources:
-        path = pool_path(src, cache, lock)
-        if not path.exists():
+        clips = usable_clips(src, cache, lock, skip)
+        if clips is None:
             rows.append(f"{src.id:22} {src.kind:6} (not decoded)")
             continue
-        with np.load(path) as z:
-            offsets, names = z["offsets"], [str(n) for n in z["names"]]
-        lengths = np.diff(offsets) / SAMPLE_RATE / 3600
-        keep = [j for j, n in enumerate(names) if (src.package, n) not in skip]
-        held = [j for j, h in zip(keep, src.held_out([names[j] for j in keep])) if h]
+        lengths, names, keep, held = clips
         hours, held_hours = lengths[keep].sum(), lengths[held].sum()
         groups = {src.group_of(names[j]) for j in keep}
         total = kinds.setdefault(src.kind, [0.0, 0.0, 0])

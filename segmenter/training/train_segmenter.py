@@ -20,12 +20,12 @@ from ..network import NetSpec, NumpyNet, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
-from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything,
-                     train_stages, write_card)
+from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything, source_hours,
+                     train_stages, unsplit_sources, write_card)
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
-from .sources import SOURCES, UNSPLIT_SOURCES
+from .sources import SOURCES
 
 
 
@@ -36,14 +36,6 @@ def network(recipe: Recipe) -> NetSpec:
 
 def class_weights(recipe: Recipe) -> np.ndarray:
     return np.array([recipe.network.get("class_weights", {}).get(c, 1.0) for c in LABELS], np.float32)
-
-
-def unsplit_sources(recipe: Recipe) -> str:
-    """The recipe's `[heldout] unsplit_sources`, a key of `sources.UNSPLIT_SOURCES` ("validate" if unset)."""
-    choice = recipe.heldout.get("unsplit_sources", "validate")
-    if choice not in UNSPLIT_SOURCES:
-        raise RecipeError(f"{recipe.path}: [heldout] unsplit_sources must be one of {sorted(UNSPLIT_SOURCES)}")
-    return choice
 
 
 def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[dict[str, Pool], dict[str, Pool]]:
@@ -201,6 +193,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     fold_into_output(model, temperature, bias)
     save_model(model, spec, out)
     metrics = score_heldout(NumpyNet.load(out / "weights.npz"), heldout_dir(recipe, cache, val_pools, mix))
+    sources = [s for s in SOURCES if s.id in recipe.sources]
     print(metrics, flush=True)
     config = {"task": "segmentation", "labels": list(LABELS), **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,
@@ -211,7 +204,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages], "heldout": recipe.heldout,
+              "source_hours": source_hours(sources, cache, unsplit_sources(recipe)),
               "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal}}
-    write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config),
-               [s for s in SOURCES if s.id in recipe.sources])
+    write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)
     return metrics
