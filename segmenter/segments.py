@@ -75,7 +75,7 @@ SMOOTHING_HELP = {
     "min_gap": f"Shortest pause between two speech stretches, in seconds (0 to {MAX_SMOOTHING_SECONDS:g}); "
                "shorter pauses are filled and become speech.",
     "padding": f"Seconds (0 to {MAX_SMOOTHING_SECONDS:g}) added to both ends of every speech stretch, so that "
-               "word onsets and tails are not cut.",
+               "word onsets and tails are not cut; a pause it narrows below min_gap is filled.",
 }
 
 
@@ -134,16 +134,23 @@ def runs(values: np.ndarray) -> Iterator[tuple[int, int, int]]:
         yield int(s), int(e), int(values[s])
 
 
+def _fill_pauses(mask: np.ndarray, shorter_than: int) -> None:
+    """Pauses between two speech stretches shorter than `shorter_than` frames become speech."""
+    for s, e, v in list(runs(mask)):
+        if not v and 0 < s and e < len(mask) and e - s < shorter_than:
+            mask[s:e] = True
+
+
 def speech_mask(p_speech: np.ndarray, params: SmoothingParams) -> np.ndarray:
-    """Threshold, fill short gaps inside speech, drop short speech, then pad (in that order)."""
+    """Threshold, fill short gaps inside speech, drop short speech, then pad (in that order).
+    Padding narrows every pause by twice its width, so the pauses it leaves shorter than min_gap
+    are filled too: no pause in the output is shorter than min_gap."""
     mask = p_speech >= params.threshold * (255 if p_speech.dtype == np.uint8 else 1)
     gap = round(params.min_gap * FRAME_RATE)
     shortest = round(params.min_speech * FRAME_RATE)
     pad = round(params.padding * FRAME_RATE)
     n = len(mask)
-    for s, e, v in list(runs(mask)):
-        if not v and 0 < s and e < n and e - s < gap:
-            mask[s:e] = True
+    _fill_pauses(mask, gap)
     for s, e, v in list(runs(mask)):
         if v and e - s < shortest:
             mask[s:e] = False
@@ -151,6 +158,7 @@ def speech_mask(p_speech: np.ndarray, params: SmoothingParams) -> np.ndarray:
         for s, e, v in list(runs(mask)):
             if v:
                 mask[max(0, s - pad):min(n, e + pad)] = True
+        _fill_pauses(mask, gap)
     return mask
 
 
@@ -179,16 +187,16 @@ def frame_labels(probs: np.ndarray, params: SmoothingParams) -> np.ndarray:
 class Smoother:
     """Streaming smoothing: push probability chunks, then `finish` gives the Segmentation.
 
-    Every rule looks at most `margin` frames away (gap filling, then minimum speech, then
-    padding; the background window), so each chunk of `chunk_frames` frames is labelled inside a
-    window with `margin` real frames either side and comes out exactly as over the whole file,
+    Every rule looks at most `margin` frames away (gap filling, then minimum speech, padding and
+    gap filling again; the background window), so each chunk of `chunk_frames` frames is labelled
+    inside a window with `margin` real frames either side and comes out exactly as over the whole file,
     while memory stays flat whatever the duration.
     """
 
     def __init__(self, params: SmoothingParams = SmoothingParams(), chunk_frames: int = 60_000):
         self.params = params.validate()
         self.chunk_frames = chunk_frames  # ten minutes by default
-        self.margin = (round((params.min_gap + params.min_speech + params.padding) * FRAME_RATE)
+        self.margin = (round((2 * params.min_gap + params.min_speech + params.padding) * FRAME_RATE)
                        + LABEL_WINDOW_FRAMES // 2 + 2)
         self._chunks: ChunkedStream | None = None  # made at the first push, for its dtype
         self._scale = 1.0

@@ -40,6 +40,17 @@ def test_padding_extends_both_ends_within_file() -> None:
     assert mask[:40].all() and not mask[40:70].any() and mask[70:].all()
 
 
+def test_padding_leaves_no_pause_shorter_than_min_gap() -> None:
+    """A 0.5 s pause (kept: at least min_gap) narrowed to 0.1 s by the padding becomes speech; a
+    0.8 s one keeps 0.4 s (the bundled example showed 20 ms of 'music' between two speech segments)."""
+    params = SmoothingParams(min_gap=0.3, padding=0.2)
+    assert speech_mask(probs_from("SSSSS.....SSSSS")[:, 0], params).all()
+    mask = speech_mask(probs_from("SSSSS........SSSSS")[:, 0], params)
+    assert mask[:70].all() and not mask[70:110].any() and mask[110:].all()
+    mask = speech_mask(probs_from("...SSSSS...")[:, 0], params)  # no pause beyond the file's ends
+    assert mask[10:100].all() and not mask[:10].any() and not mask[100:].any()
+
+
 def test_threshold_decides_speech() -> None:
     p = np.tile([[0.6, 0.4, 0.0, 0.0]], (100, 1))
     assert speech_mask(p[:, 0], SmoothingParams(threshold=0.5)).all()
@@ -131,7 +142,7 @@ def test_moving_average_matches_a_direct_mean() -> None:
                                                                        padding=0.3)])
 def test_streamed_smoothing_equals_one_pass(params: SmoothingParams) -> None:
     from segmenter.segments import Smoother
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(8)
     # flickering probabilities with slow drifts, so that every rule fires somewhere
     p = np.abs(np.cumsum(rng.normal(0, 0.08, (5000, 4)), axis=0)) + rng.random((5000, 4)) * 0.3
     p = np.round(p / p.sum(axis=1, keepdims=True) * 255).astype(np.uint8)
