@@ -1,8 +1,8 @@
 """Smoothing: frame class probabilities -> an exhaustive, ordered list of labelled segments.
 
 Frames are 10 ms: frame i covers [i/100, (i+1)/100). Speech is decided first (threshold,
-gap filling, minimum duration, padding); the rest of the timeline is then split into music,
-noise and silence by the locally averaged class probabilities. It runs chunk by chunk
+gap filling, minimum duration, padding, gap filling again); the rest of the timeline is then split
+into music, noise and silence by the locally averaged class probabilities. It runs chunk by chunk
 (`Smoother`), so memory does not grow with the duration.
 """
 from __future__ import annotations
