@@ -122,6 +122,12 @@ def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export)
     shutil.rmtree(out_dir / CHECKPOINT, ignore_errors=True)
 
 
+def recipe_sources(recipe: Recipe) -> list[Source]:
+    """The sources a recipe draws on, in the order of `sources.SOURCES`."""
+    from .sources import SOURCES
+    return [s for s in SOURCES if s.id in recipe.sources]
+
+
 def unsplit_sources(recipe: Recipe) -> str:
     """The recipe's `[heldout] unsplit_sources`, a key of `sources.UNSPLIT_SOURCES` ("validate" if unset)."""
     choice = recipe.heldout.get("unsplit_sources", "validate")

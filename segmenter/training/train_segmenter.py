@@ -20,12 +20,11 @@ from ..network import NetSpec, NumpyNet, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
-from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything, source_hours,
-                     train_stages, unsplit_sources, write_card)
+from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
+                     source_hours, train_stages, unsplit_sources, write_card)
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
-from .sources import SOURCES
 
 
 
@@ -44,7 +43,7 @@ def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[d
     `unsplit_sources` says."""
     from .fetch import build_all
     from .mixing import load_pools
-    chosen = [s for s in SOURCES if s.id in recipe.sources]
+    chosen = recipe_sources(recipe)
     unknown = set(recipe.sources) - {s.id for s in chosen}
     if unknown:
         raise RecipeError(f"{recipe.path}: unknown sources {sorted(unknown)}")
@@ -193,7 +192,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     fold_into_output(model, temperature, bias)
     save_model(model, spec, out)
     metrics = score_heldout(NumpyNet.load(out / "weights.npz"), heldout_dir(recipe, cache, val_pools, mix))
-    sources = [s for s in SOURCES if s.id in recipe.sources]
+    sources = recipe_sources(recipe)
     print(metrics, flush=True)
     config = {"task": "segmentation", "labels": list(LABELS), **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,

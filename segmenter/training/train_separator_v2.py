@@ -17,11 +17,10 @@ from .. import cmask
 from ..cmask_net import CmaskSpec, build_keras, export
 from ..scoring import si_sdr
 from .codecs import code_many
-from .common import (checked_recipe, in_one_blas_thread, recipe_parser, save_model, seed_everything, source_hours,
-                     train_stages, unsplit_sources, write_card)
+from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
+                     source_hours, train_stages, unsplit_sources, write_card)
 from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
-from .sources import SOURCES
 
 Kind = Literal["mixture", "clean", "speech-free"]
 MIN_SPEECH_FREE = 0.15
@@ -275,7 +274,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "mixture": SEPARATION_MIX.to_json(), "codecs": {"names": codecs}, "heldout": recipe.heldout,
               "loss": {"weights": LOSS_WEIGHTS, "si_sdr_cap_db": SI_SDR_CAP_DB},
               "stages": [vars(s) for s in recipe.stages]}
-    sources = [s for s in SOURCES if s.id in recipe.sources]
+    sources = recipe_sources(recipe)
     config["source_hours"] = source_hours(sources, cache, unsplit_sources(recipe))
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)
     return metrics
