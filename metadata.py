@@ -37,6 +37,7 @@ SMOOTHING_PARAMS = {
     "minSpeech": "min_speech",
     "minGap": "min_gap",
     "padding": "padding",
+    "paddingFloor": "padding_floor",
 }
 # CLAMS parameter name -> AsrTrack field (the speechOnly track's limits on the mask)
 ASR_TRACK_PARAMS = {

@@ -38,18 +38,21 @@ class SmoothingParams:
 
     Defaults chosen for the default model on the held-out programmes of its recipe
     (benchmarks/tune_smoothing.py), never on the dev corpus. The model's score is calibrated;
-    the best threshold sits a little above 0.5 because a missed frame next to speech costs more
-    than a frame of padding.
+    the best threshold sits well above 0.5 because min_gap and padding then add speech around
+    every stretch, which a higher threshold offsets.
     """
 
-    threshold: float = 0.7
+    threshold: float = 0.8
     min_speech: float = 0.25
     min_gap: float = 0.3
     padding: float = 0.2
+    padding_floor: float = 0.1
 
     def validate(self) -> "SmoothingParams":
         if not 0.0 < self.threshold < 1.0:
             raise ParameterValueError("threshold", f"must be between 0 and 1, got {self.threshold}")
+        if not 0.0 <= self.padding_floor < 1.0:
+            raise ParameterValueError("padding_floor", f"must be at least 0 and below 1, got {self.padding_floor}")
         for f in ("min_speech", "min_gap", "padding"):
             v = getattr(self, f)
             if not 0.0 <= v <= MAX_SMOOTHING_SECONDS:
@@ -74,8 +77,12 @@ SMOOTHING_HELP = {
                   "is relabelled.",
     "min_gap": f"Shortest pause between two speech stretches, in seconds (0 to {MAX_SMOOTHING_SECONDS:g}); "
                "shorter pauses are filled and become speech.",
-    "padding": f"Seconds (0 to {MAX_SMOOTHING_SECONDS:g}) added to both ends of every speech stretch, so that "
-               "word onsets and tails are not cut; a pause it narrows below min_gap is filled.",
+    "padding": f"Seconds (0 to {MAX_SMOOTHING_SECONDS:g}) added to both ends of every speech stretch, over "
+               "frames whose speech probability reaches the padding floor, so that word onsets and tails are "
+               "not cut; a pause it narrows below min_gap is filled.",
+    "padding_floor": "Speech probability (at least 0, below 1) under which padding stops: padding covers the "
+                     "faint onsets and tails around speech, not the silence or music beyond them. 0 pads "
+                     "regardless.",
 }
 
 
@@ -141,23 +148,35 @@ def _fill_pauses(mask: np.ndarray, shorter_than: int) -> None:
             mask[s:e] = True
 
 
+def _pad(mask: np.ndarray, pad: int, paddable: np.ndarray) -> None:
+    """Extend every speech stretch by up to `pad` frames each way, over `paddable` frames only
+    (it stops at the first frame that is not)."""
+    n = len(mask)
+    for s, e, v in list(runs(mask)):
+        if v:
+            before = np.flatnonzero(~paddable[max(0, s - pad):s])
+            start = max(0, s - pad) + (int(before[-1]) + 1 if len(before) else 0)
+            after = np.flatnonzero(~paddable[e:min(n, e + pad)])
+            end = e + int(after[0]) if len(after) else min(n, e + pad)
+            mask[start:end] = True
+
+
 def speech_mask(p_speech: np.ndarray, params: SmoothingParams) -> np.ndarray:
     """Threshold, fill short gaps inside speech, drop short speech, then pad (in that order).
-    Padding narrows every pause by twice its width, so the pauses it leaves shorter than min_gap
-    are filled too: no pause in the output is shorter than min_gap."""
-    mask = p_speech >= params.threshold * (255 if p_speech.dtype == np.uint8 else 1)
+    Padding stops at frames under padding_floor. It narrows a pause by up to twice its width, so
+    the pauses it leaves shorter than min_gap are filled too: no pause in the output is shorter
+    than min_gap."""
+    scale = 255 if p_speech.dtype == np.uint8 else 1
+    mask = p_speech >= params.threshold * scale
     gap = round(params.min_gap * FRAME_RATE)
     shortest = round(params.min_speech * FRAME_RATE)
     pad = round(params.padding * FRAME_RATE)
-    n = len(mask)
     _fill_pauses(mask, gap)
     for s, e, v in list(runs(mask)):
         if v and e - s < shortest:
             mask[s:e] = False
     if pad:
-        for s, e, v in list(runs(mask)):
-            if v:
-                mask[max(0, s - pad):min(n, e + pad)] = True
+        _pad(mask, pad, p_speech >= params.padding_floor * scale)
         _fill_pauses(mask, gap)
     return mask
 

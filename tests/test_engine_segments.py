@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from segmenter.features import FeatureStream, frame_count, log_mel
-from segmenter.segments import LABELS, SmoothingParams, smooth, speech_mask
+from segmenter.segments import LABELS, ParameterValueError, SmoothingParams, smooth, speech_mask
 
 
 def probs_from(pattern: str, frames_per_char: int = 10) -> np.ndarray:
@@ -36,14 +36,24 @@ def test_short_speech_is_dropped() -> None:
 
 def test_padding_extends_both_ends_within_file() -> None:
     p = probs_from("SSS.....SSS")
-    mask = speech_mask(p[:, 0], SmoothingParams(padding=0.1, min_gap=0.0))
+    mask = speech_mask(p[:, 0], SmoothingParams(padding=0.1, min_gap=0.0, padding_floor=0.0))
     assert mask[:40].all() and not mask[40:70].any() and mask[70:].all()
+
+
+def test_padding_stops_under_its_floor() -> None:
+    """A faint tail (P 0.3) is padded over; silence beyond it (P 0.01) is not."""
+    p = probs_from("SSS......")[:, 0]
+    p[30:35] = 0.3
+    mask = speech_mask(p, SmoothingParams(padding=0.2, min_gap=0.0, padding_floor=0.1))
+    assert mask[:35].all() and not mask[35:].any()
+    with pytest.raises(ParameterValueError):
+        SmoothingParams(padding_floor=1.0).validate()
 
 
 def test_padding_leaves_no_pause_shorter_than_min_gap() -> None:
     """A 0.5 s pause (kept: at least min_gap) narrowed to 0.1 s by the padding becomes speech; a
     0.8 s one keeps 0.4 s (the bundled example showed 20 ms of 'music' between two speech segments)."""
-    params = SmoothingParams(min_gap=0.3, padding=0.2)
+    params = SmoothingParams(min_gap=0.3, padding=0.2, padding_floor=0.0)
     assert speech_mask(probs_from("SSSSS.....SSSSS")[:, 0], params).all()
     mask = speech_mask(probs_from("SSSSS........SSSSS")[:, 0], params)
     assert mask[:70].all() and not mask[70:110].any() and mask[110:].all()
