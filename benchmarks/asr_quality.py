@@ -15,7 +15,8 @@ pauses as long as a background (8-10 s on dev), each mixed at every SNR (active-
 segmenter.training.mixing.speech_activity, against the background's mean power), plus the passage
 alone ("clean") and the background alone, at -26 dBFS speech. Backgrounds: --material dev = the
 dev corpus SEP backgrounds (sep/index.json kinds); --material heldout = the training cache's
-held-out clips (load_pools(cache, validation=True, "separation"), separation_background).
+held-out clips (load_pools(cache, validation=True, "separation", unsplit="leave_out"): no source
+too small to hold a group out, since a separator trains on those whole; separation_background).
 
 Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at a time, one per core):
   mixture          : the untouched mixture
@@ -188,9 +189,9 @@ def dev_backgrounds(corpus: Path, n_items: int) -> dict[str, list[np.ndarray]]:
 
 def heldout_backgrounds(cache: Path, n_items: int) -> dict[str, list[np.ndarray]]:
     """n_items backgrounds of 8-12 s per kind from the training cache's held-out clips, as the
-    separator's training draws them."""
+    separator's training draws them; none from a source that training may see whole."""
     from segmenter.training.mixing import load_pools, separation_background
-    pools = load_pools(cache, True, "separation")
+    pools = load_pools(cache, True, "separation", unsplit="leave_out")
     rng = np.random.default_rng([SEED, 1])
     return {label: [separation_background(kind, pools, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]
             for kind, label in HELDOUT_KINDS.items()}
