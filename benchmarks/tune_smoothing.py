@@ -7,7 +7,9 @@ then a grid of smoothings. Never on the dev corpus, which is measured once per k
 
 With several folders, a setting's score is the mean of its detection error rates on each (ties: mean
 F1), so that the defaults serve degraded and clean recordings alike. Prints the best settings, the
-current defaults' scores and a threshold sweep.
+current defaults' scores and a threshold sweep, each with its 4-class accuracy (not optimised: the
+references call a speech block's pauses speech, while the detection error rate counts them as
+non-speech, so the two pull pauses opposite ways).
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segmenter.models import SEGMENTER_DIR_HELP  # noqa: E402
 from segmenter.pipeline import Segmenter  # noqa: E402
-from segmenter.scoring import (DEFAULT_COLLAR, DetectionCounts, intervals_to_frames, load_reference,  # noqa: E402
-                               reference_files)
+from segmenter.scoring import (DEFAULT_COLLAR, DetectionCounts, intervals_to_frames, labels_to_frames,  # noqa: E402
+                               load_reference, reference_files)
 from segmenter.segments import SmoothingParams, smooth  # noqa: E402
 
 GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95], "min_speech": [0.1, 0.25, 0.5],
@@ -38,24 +40,34 @@ def main() -> None:
     ap.add_argument("--model", help=SEGMENTER_DIR_HELP)
     args = ap.parse_args()
     seg = Segmenter.load(args.model)
-    sets = [[(load_reference(ref_json)[1],) + seg.frame_probs(ref_json.with_suffix(".wav"))
-             for ref_json in reference_files(d)] for d in args.ref_dir]
+    sets = []
+    for d in args.ref_dir:
+        data = []
+        for ref_json in reference_files(d):
+            ref, frames = load_reference(ref_json)
+            data.append((frames, labels_to_frames(ref["segments"], len(frames)))
+                        + seg.frame_probs(ref_json.with_suffix(".wav")))
+        sets.append(data)
 
-    def score(p: SmoothingParams) -> tuple[float, float, list[dict[str, float]]]:
-        """(mean detection error rate, mean F1, each set's summary)."""
+    def score(p: SmoothingParams, classes: bool = False) -> tuple[float, float, list[dict[str, float]]]:
+        """(mean detection error rate, mean F1, each set's summary; with `classes`, its 4-class accuracy)."""
         per_set = []
         for data in sets:
             c = DetectionCounts()
-            for frames, probs, duration in data:
-                c.add(frames, intervals_to_frames(smooth(probs, duration, p).speech(), len(frames)), DEFAULT_COLLAR)
+            for frames, ref_classes, probs, duration in data:
+                s = smooth(probs, duration, p)
+                c.add(frames, intervals_to_frames(s.speech(), len(frames)), DEFAULT_COLLAR)
+                if classes:
+                    c.add_classes(ref_classes, labels_to_frames([(x.start, x.end, x.label) for x in s.segments],
+                                                                len(frames)))
             per_set.append(c.summary())
         return (float(np.mean([s["detection_error_rate"] for s in per_set])),
                 float(np.mean([s["f1"] for s in per_set])), per_set)
 
     def line(p: SmoothingParams) -> str:
-        der, f1, per_set = score(p)
-        each = "; ".join(f"{d.name}: DER {s['detection_error_rate']:.4f} F1 {s['f1']:.4f}"
-                         for d, s in zip(args.ref_dir, per_set))
+        der, f1, per_set = score(p, classes=True)
+        each = "; ".join(f"{d.name}: DER {s['detection_error_rate']:.4f} F1 {s['f1']:.4f} "
+                         f"4-class {s['frame_accuracy_4class']:.4f}" for d, s in zip(args.ref_dir, per_set))
         return f"mean DER {der:.4f}  mean F1 {f1:.4f}  ({each})"
 
     results = []

@@ -272,3 +272,13 @@ def test_speech_clips_must_name_a_known_test() -> None:
     assert ProgrammeMix.from_recipe({"speech_clips": "trusted"}).speech_clips == "trusted"
     with pytest.raises(ValueError, match="speech_clips"):
         ProgrammeMix.from_recipe({"speech_clips": "clean"})
+
+
+def test_heldout_segments_span_each_speech_block_as_the_dev_references_do() -> None:
+    """Pauses between the first and last speech frame of a speech block are speech in the 4-class
+    labels; before the first and in other blocks the background stays."""
+    from segmenter.training.programmes import speech_spans
+    S, M, N = 0, 1, 2
+    labels = np.array([M] * 3 + [S, S, M, M, S, M] + [N, N], np.int8)
+    blocks = [{"type": "speech_music", "start": 0.0, "end": 0.09}, {"type": "noise", "start": 0.09, "end": 0.11}]
+    assert speech_spans(labels, blocks).tolist() == [M, M, M, S, S, S, S, S, M, N, N]

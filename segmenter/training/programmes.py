@@ -202,11 +202,24 @@ def label_runs(labels: np.ndarray) -> list[tuple[float, float, str]]:
     return [(a / FRAME_RATE, b / FRAME_RATE, LABELS[v]) for a, b, v in runs(labels)]
 
 
+def speech_spans(labels: np.ndarray, blocks: list[dict]) -> np.ndarray:
+    """4-class labels as the dev corpus's references give them: in each speech block, speech from its
+    first to its last speech frame, pauses included (`blocks` as `write_heldout` records them)."""
+    out = labels.copy()
+    for b in blocks:
+        if b["type"].startswith("speech"):
+            a, e = round(b["start"] * FRAME_RATE), round(b["end"] * FRAME_RATE)
+            on = np.flatnonzero(labels[a:e] == SPEECH)
+            if len(on):
+                out[a + on[0]:a + on[-1] + 1] = SPEECH
+    return out
+
+
 def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, seed: int, mix: ProgrammeMix,
                   codecs: list[str]) -> Path:
-    """n held-out programmes of about `seconds`, in the dev corpus's layout (prog_NN.wav, .json with
-    `duration`, `segments` and `speech`, and .npy speech presence), so that `python -m segmenter
-    evaluate` and the benchmarks score them as they score dev. Each is a chain of 4-20 s
+    """n held-out programmes of about `seconds`, in the dev corpus's layout and conventions (prog_NN.wav,
+    .json with `duration`, 4-class `segments` (`speech_spans`) and `speech`, and .npy speech
+    presence), so that `python -m segmenter evaluate` and the benchmarks score them as they score dev. Each is a chain of 4-20 s
     programmes; every third one goes through a codec (in turn). The .json's `blocks` name each
     block's kind (`BLOCKS`) and times, as the dev corpus's do, for `benchmarks/seg_errors.py`."""
     import soundfile as sf
@@ -235,9 +248,9 @@ def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, see
         sf.write(stem.with_suffix(".wav"), audio, SR, subtype="PCM_16")
         speech = labels == SPEECH
         np.save(stem.with_suffix(".npy"), speech.astype(np.uint8))
-        runs = label_runs(labels)
         stem.with_suffix(".json").write_text(json.dumps({
-            "file": stem.with_suffix(".wav").name, "duration": len(audio) / SR, "segments": runs,
-            "speech": [[a, b] for a, b, c in runs if c == "speech"], "blocks": blocks[i]}))
+            "file": stem.with_suffix(".wav").name, "duration": len(audio) / SR,
+            "segments": label_runs(speech_spans(labels, blocks[i])),
+            "speech": [[a, b] for a, b, c in label_runs(labels) if c == "speech"], "blocks": blocks[i]}))
     (out / "done").write_text(json.dumps({"programmes": n, "seconds": seconds, "seed": seed}))
     return out
