@@ -29,7 +29,8 @@ from segmenter.scoring import (DEFAULT_COLLAR, DetectionCounts, intervals_to_fra
 from segmenter.segments import SmoothingParams, smooth  # noqa: E402
 
 GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95], "min_speech": [0.1, 0.25, 0.5],
-        "min_gap": [0.3, 0.5, 0.8, 1.2], "padding": [0.0, 0.05, 0.1, 0.2, 0.3], "padding_floor": [0.0, 0.05, 0.1, 0.2, 0.3]}
+        "min_gap": [0.3, 0.5, 0.8, 1.2], "padding": [0.0, 0.05, 0.1, 0.2, 0.3],
+        "padding_floor": [0.0, 0.05, 0.1, 0.2, 0.3]}
 
 
 def main() -> None:

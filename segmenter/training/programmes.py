@@ -217,11 +217,11 @@ def speech_spans(labels: np.ndarray, blocks: list[dict]) -> np.ndarray:
 
 def write_heldout(pools: dict[str, Pool], out: Path, n: int, seconds: float, seed: int, mix: ProgrammeMix,
                   codecs: list[str]) -> Path:
-    """n held-out programmes of about `seconds`, in the dev corpus's layout and conventions (prog_NN.wav,
-    .json with `duration`, 4-class `segments` (`speech_spans`) and `speech`, and .npy speech
-    presence), so that `python -m segmenter evaluate` and the benchmarks score them as they score dev. Each is a chain of 4-20 s
-    programmes; every third one goes through a codec (in turn). The .json's `blocks` name each
-    block's kind (`BLOCKS`) and times, as the dev corpus's do, for `benchmarks/seg_errors.py`."""
+    """n held-out programmes of about `seconds`, in the dev corpus's layout and conventions
+    (prog_NN.wav, .json with `duration`, 4-class `segments` (`speech_spans`) and `speech`, and .npy
+    speech presence), so that `python -m segmenter evaluate` and the benchmarks score them as they
+    score dev. Each is a chain of 4-20 s programmes; every third one goes through a codec (in turn).
+    The .json's `blocks` name each block's kind (`BLOCKS`) and times, as the dev corpus's do."""
     import soundfile as sf
     if (out / "done").exists():
         return out
