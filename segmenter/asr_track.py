@@ -14,7 +14,8 @@ speaks, a recogniser hears silence rather than the background's remains, on whic
 The defaults were chosen for separator-v2 on the ASR benchmark's dev material (benchmarks/asr_quality.py
 --grid, benchmarks/RESULTS.md): no attenuation limit and no mix-back had the lowest noisy WER of the
 settings tried (100 / 18 / 12 / 6 dB, mix-back 0 / 0.25 / 0.5), with the same clean-speech WER and
-the fewest invented words. The ASR track is then the separated track gated to the speech; the knobs
+the fewest invented words, and again with segmenter-v6's gate on held-out material (--material
+heldout). The ASR track is then the separated track gated to the speech; the knobs
 stay for recognisers that suffer more from a separator's damage than this one does.
 """
 from __future__ import annotations
