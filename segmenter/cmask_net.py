@@ -73,8 +73,8 @@ def build_keras(spec: CmaskSpec, init_scale: float = 1.0):
     return keras.Model(inp, x)
 
 
-def export(model, spec: CmaskSpec, path: Path, extra: dict | None = None) -> None:
-    """The spec, every layer's weights (1x1 kernels as matrices) and `extra` (JSON) in one .npz."""
+def weights_of(model) -> dict[str, np.ndarray]:
+    """Every layer's weights as `CmaskNet` takes them (1x1 kernels as matrices)."""
     arrays = {}
     for layer in model.layers:
         for w, value in zip(("w", "b"), layer.get_weights()):
@@ -84,7 +84,12 @@ def export(model, spec: CmaskSpec, path: Path, extra: dict | None = None) -> Non
             if layer.name.startswith("time") and w == "w":
                 value = value[:, :, 0]  # (kernel, channels, 1) -> (kernel, channels)
             arrays[f"{layer.name}/{w}"] = value
-    np.savez(path, spec=json.dumps(spec.to_json()), extra=json.dumps(extra or {}), **arrays)
+    return arrays
+
+
+def export(model, spec: CmaskSpec, path: Path, extra: dict | None = None) -> None:
+    """The spec, the weights (`weights_of`) and `extra` (JSON) in one .npz."""
+    np.savez(path, spec=json.dumps(spec.to_json()), extra=json.dumps(extra or {}), **weights_of(model))
 
 
 # ---------------------------------------------------------------- NumPy (inference)

@@ -146,9 +146,14 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5,
                                  "speech_clips": "all"}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
+    # one held-out row per epoch; the last one is the final model's
+    curve = config["heldout_curve"]
+    assert [row["step"] for row in curve] == [1, 2]
+    assert curve[-1]["heldout_si_sdr_improvement_db"] == pytest.approx(metrics["heldout_si_sdr_improvement_db"], abs=1e-3)
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
-                 "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros"):
+                 "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros",
+                 "after every epoch of training: `heldout_curve` in config.json"):
         assert part in card
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
     sep = Separator.load(out)  # the kind the trainer's config.json names

@@ -56,7 +56,8 @@ CHECKPOINT = "checkpoint"
 
 
 def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callable[[Stage, np.random.Generator], tuple],
-                 out_dir: Path, seed: int, init_scale: float = 1.0, build: Callable = build_keras):
+                 out_dir: Path, seed: int, init_scale: float = 1.0, build: Callable = build_keras,
+                 after_epoch: Callable | None = None):
     """Train through `stages`, each with its own cosine learning rate, and return the final model.
 
     After every `checkpoint_steps` the model, its optimizer and the position are saved in
@@ -64,6 +65,7 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
     i of a stage's epoch e is always drawn from the same seed, so a resumed run sees what an
     unbroken one would. The checkpoint is removed once the model of record is written.
     `build(spec, init_scale)` makes the Keras model (another network family than `NetSpec`'s).
+    `after_epoch(model, stage, epoch)` runs after each checkpoint (epochs count from 0 in each stage).
     """
     import keras
     ckpt = out_dir / CHECKPOINT
@@ -90,8 +92,11 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
             schedule = keras.optimizers.schedules.CosineDecay(stage.lr, stage.steps, alpha=stage.lr_floor)
             model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
         data = make_dataset(lambda rng, st=stage: batch_fn(st, rng), stage.checkpoint_steps, [seed, s], first)
-        model.fit(data, epochs=stage.epochs, initial_epoch=first, verbose=2,
-                  callbacks=[_checkpoint(ckpt, s, stage.epochs)])
+        callbacks = [_checkpoint(ckpt, s, stage.epochs)]
+        if after_epoch:
+            callbacks.append(keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs, m=model, st=s: after_epoch(m, st, epoch)))
+        model.fit(data, epochs=stage.epochs, initial_epoch=first, verbose=2, callbacks=callbacks)
     final = build(spec)
     final.set_weights(model.get_weights())
     return final
@@ -178,6 +183,8 @@ def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str
     rows = "\n".join(f"| {s.id} | {s.kind} | Debian `{s.package}` | {s.license} | {hours_of(s)} |"
                      for s in sources)
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
+    curve = ("\nThe same after every epoch of training: `heldout_curve` in config.json.\n"
+             if config.get("heldout_curve") else "")
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
 
 {body}
@@ -210,11 +217,11 @@ and per source below (trained on / held out).
 | metric | value |
 |---|---|
 {met}
-
+{curve}
 ## Configuration
 
 ```json
-{json.dumps({k: v for k, v in config.items() if k not in ('metrics',)}, indent=2)}
+{json.dumps({k: v for k, v in config.items() if k not in ('metrics', 'heldout_curve')}, indent=2)}
 ```
 """)
 

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from .. import cmask
-from ..cmask_net import CmaskSpec, build_keras, export
+from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, weights_of
 from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
@@ -206,6 +206,39 @@ def evaluate(sep: cmask.ComplexMaskSeparator, examples: list[tuple[np.ndarray, n
             "heldout_speech_free_examples": len(residual)}
 
 
+CURVE_FILE = "heldout_curve.tsv"
+CURVE_COLUMNS = ("step", "heldout_si_sdr_improvement_db", "heldout_clean_speech_si_sdr_db",
+                 "heldout_speech_free_output_db")
+
+
+class HeldoutCurve:
+    """After each epoch, the held-out metrics of the weights so far, one row per epoch appended to a
+    TSV in the run's folder (so a resumed run keeps its rows): where held-out quality levels off
+    tells how many steps a recipe needs. Training draws nothing from it, so the model is the same."""
+
+    def __init__(self, path: Path, stages: list[Stage], spec: CmaskSpec, heldout: list) -> None:
+        self.path, self.spec, self.heldout = path, spec, heldout
+        self.before = [sum(s.steps for s in stages[:i]) for i in range(len(stages))]
+        self.per_epoch = [s.checkpoint_steps for s in stages]
+
+    def __call__(self, model, stage: int, epoch: int) -> None:
+        m = evaluate(cmask.ComplexMaskSeparator(CmaskNet(self.spec, weights_of(model))), self.heldout)
+        row = [self.before[stage] + (epoch + 1) * self.per_epoch[stage], *(m[c] for c in CURVE_COLUMNS[1:])]
+        if not self.path.exists():
+            self.path.write_text("\t".join(CURVE_COLUMNS) + "\n")
+        with self.path.open("a") as f:
+            f.write("\t".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + "\n")
+        print(f"held-out after step {row[0]}: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(CURVE_COLUMNS[1:], row[1:])),
+              flush=True)
+
+    def rows(self) -> list[dict]:
+        """The curve so far, as config.json records it."""
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text().splitlines()[1:]
+        return [dict(zip(CURVE_COLUMNS, (int(v[0]), *map(float, v[1:])))) for v in (line.split("\t") for line in lines)]
+
+
 def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
     net, stft, mix, codecs = config["network"], config["stft"], config["mixing"], config["codecs"]
@@ -257,10 +290,12 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
         drawn = [example(train_pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
         return arrays(coded(drawn, codecs, shares.codec, rng))
 
+    heldout = heldout_set(val_pools, recipe, shares)
+    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, spec, heldout)
     model = train_stages(spec, loss, recipe.stages, batch, out, recipe.seed,
-                         init_scale=recipe.network.get("init_scale", 1.0), build=build_keras)
+                         init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve)
     save_model(model, spec, out, exporter=export)
-    metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout_set(val_pools, recipe, shares))
+    metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout)
     print(metrics, flush=True)
     config = {"task": "separation", "model": cmask.MODEL_KIND, **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,
@@ -273,7 +308,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "sources": recipe.sources, "mixing": asdict(shares),
               "mixture": SEPARATION_MIX.to_json(), "codecs": {"names": codecs}, "heldout": recipe.heldout,
               "loss": {"weights": LOSS_WEIGHTS, "si_sdr_cap_db": SI_SDR_CAP_DB},
-              "stages": [vars(s) for s in recipe.stages]}
+              "stages": [vars(s) for s in recipe.stages], "heldout_curve": curve.rows()}
     sources = recipe_sources(recipe)
     config["source_hours"] = source_hours(sources, cache, unsplit_sources(recipe))
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)
