@@ -5,7 +5,8 @@ held-out mixtures"), made from held-out clips of the training sources, never fro
 Writes OUT/sep/index.json and OUT/sep/NNNN/{mix,speech,background}.wav (16 kHz PCM16, the dev
 layout; background = mix - speech): the recipe's
 `[heldout]` examples (`train_separator_v2.heldout_set`, seeded) that hold speech and background;
-the clean-speech and speech-free examples have no SI-SDR improvement and are left out. Each item's
+the clean-speech and speech-free examples have no SI-SDR improvement and are left out, as are
+mixtures whose background is inaudible (`train_separator_v2.scored_kind`). Each item's
 `snr_db` is its speech-to-background ratio rounded to the nearest 5 dB, `background_kind` is
 "held-out". Then, for example:
 
@@ -33,7 +34,7 @@ from segmenter.media import SAMPLE_RATE  # noqa: E402
 from segmenter.training import recipe as recipes  # noqa: E402
 from segmenter.training.fetch import DEFAULT_CACHE  # noqa: E402
 from segmenter.training.train_segmenter import pools_for  # noqa: E402
-from segmenter.training.train_separator_v2 import MixShares, heldout_set  # noqa: E402
+from segmenter.training.train_separator_v2 import MixShares, heldout_set, scored_kind  # noqa: E402
 
 
 def snr_db(mix: np.ndarray, speech: np.ndarray) -> float:
@@ -55,7 +56,7 @@ def main() -> None:
     sep.mkdir(parents=True, exist_ok=True)
     items = []
     for i, (mix, speech, kind) in enumerate(examples):
-        if kind != "mixture":
+        if scored_kind(mix, speech, kind) != "mixture":
             continue
         name = f"{i:04d}"
         (sep / name).mkdir(exist_ok=True)

@@ -262,3 +262,14 @@ def test_digital_silence_examples_hold_exact_zeros_in_input_and_target(example_w
         plain = example(pools, 4.0, np.random.default_rng(seed), off)
         again = example(pools, 4.0, np.random.default_rng(seed), MixShares(digital_silence=0.0))
         assert all(np.array_equal(a, b) for a, b in zip(plain[:2], again[:2]))
+
+
+def test_a_mixture_with_an_inaudible_background_is_scored_as_clean_speech() -> None:
+    from segmenter.training.train_separator_v2 import INAUDIBLE_DB, scored_kind
+    rng = np.random.default_rng(0)
+    speech = rng.standard_normal(16000).astype(np.float32)
+    noise = rng.standard_normal(16000).astype(np.float32)
+    under = lambda db: speech + noise * np.float32(10 ** (-db / 20))  # noqa: E731
+    assert scored_kind(under(INAUDIBLE_DB + 5), speech, "mixture") == "clean"
+    assert scored_kind(under(INAUDIBLE_DB - 5), speech, "mixture") == "mixture"
+    assert scored_kind(noise, np.zeros_like(noise), "speech-free") == "speech-free"
