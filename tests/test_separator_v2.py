@@ -146,14 +146,14 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5,
                                  "speech_clips": "all"}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
-    # one held-out row per epoch; the last one is the final model's
+    # a held-out row at the end of the stage (2 steps, fewer than CURVE_STEPS): the final model's
     curve = config["heldout_curve"]
-    assert [row["step"] for row in curve] == [1, 2]
+    assert [row["step"] for row in curve] == [2]
     assert curve[-1]["heldout_si_sdr_improvement_db"] == pytest.approx(metrics["heldout_si_sdr_improvement_db"], abs=1e-3)
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
                  "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros",
-                 "after every epoch of training: `heldout_curve` in config.json"):
+                 "during training, by step: `heldout_curve` in config.json"):
         assert part in card
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
     sep = Separator.load(out)  # the kind the trainer's config.json names
@@ -273,3 +273,13 @@ def test_a_mixture_with_an_inaudible_background_is_scored_as_clean_speech() -> N
     assert scored_kind(under(INAUDIBLE_DB + 5), speech, "mixture") == "clean"
     assert scored_kind(under(INAUDIBLE_DB - 5), speech, "mixture") == "mixture"
     assert scored_kind(noise, np.zeros_like(noise), "speech-free") == "speech-free"
+
+
+def test_the_held_out_curve_has_a_row_every_curve_steps_and_at_each_stage_end() -> None:
+    from segmenter.training.recipe import Stage
+    from segmenter.training.train_separator_v2 import CURVE_STEPS, HeldoutCurve
+    stages = [Stage(steps=2 * CURVE_STEPS, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4),
+              Stage(steps=CURVE_STEPS // 2, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4)]
+    curve = HeldoutCurve(Path("unused.tsv"), stages, None, [])
+    due = [curve.due(s, e) for s, stage in enumerate(stages) for e in range(stage.epochs)]
+    assert [d for d in due if d is not None] == [CURVE_STEPS, 2 * CURVE_STEPS, 2 * CURVE_STEPS + CURVE_STEPS // 2]

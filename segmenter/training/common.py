@@ -183,7 +183,7 @@ def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str
     rows = "\n".join(f"| {s.id} | {s.kind} | Debian `{s.package}` | {s.license} | {hours_of(s)} |"
                      for s in sources)
     met = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items())
-    curve = ("\nThe same after every epoch of training: `heldout_curve` in config.json.\n"
+    curve = ("\nThe same during training, by step: `heldout_curve` in config.json.\n"
              if config.get("heldout_curve") else "")
     (out_dir / "MODEL_CARD.md").write_text(f"""# {title}
 

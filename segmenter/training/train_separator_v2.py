@@ -227,19 +227,31 @@ CURVE_COLUMNS = ("step", "heldout_si_sdr_improvement_db", "heldout_clean_speech_
                  "heldout_speech_free_output_db")
 
 
+CURVE_STEPS = 1000  # a curve row every this many steps (about 25 s each, some 5 % of the training time)
+
+
 class HeldoutCurve:
-    """After each epoch, the held-out metrics of the weights so far, one row per epoch appended to a
-    TSV in the run's folder (so a resumed run keeps its rows): where held-out quality levels off
-    tells how many steps a recipe needs. Training draws nothing from it, so the model is the same."""
+    """Every CURVE_STEPS steps and at the end of each stage, the held-out metrics of the weights so
+    far, a row appended to a TSV in the run's folder (so a resumed run keeps its rows): where
+    held-out quality levels off tells how many steps a recipe needs. Training draws nothing from
+    it, so the model is the same."""
 
     def __init__(self, path: Path, stages: list[Stage], spec: CmaskSpec, heldout: list) -> None:
         self.path, self.spec, self.heldout = path, spec, heldout
-        self.before = [sum(s.steps for s in stages[:i]) for i in range(len(stages))]
+        self.before = [sum(s.steps for s in stages[:i]) for i in range(len(stages) + 1)]
         self.per_epoch = [s.checkpoint_steps for s in stages]
 
+    def due(self, stage: int, epoch: int) -> int | None:
+        """The step reached after `epoch` of `stage` if a row is due there, else None."""
+        step = self.before[stage] + (epoch + 1) * self.per_epoch[stage]
+        return step if step % CURVE_STEPS == 0 or step == self.before[stage + 1] else None
+
     def __call__(self, model, stage: int, epoch: int) -> None:
+        step = self.due(stage, epoch)
+        if step is None:
+            return
         m = evaluate(cmask.ComplexMaskSeparator(CmaskNet(self.spec, weights_of(model))), self.heldout)
-        row = [self.before[stage] + (epoch + 1) * self.per_epoch[stage], *(m[c] for c in CURVE_COLUMNS[1:])]
+        row = [step, *(m[c] for c in CURVE_COLUMNS[1:])]
         if not self.path.exists():
             self.path.write_text("\t".join(CURVE_COLUMNS) + "\n")
         with self.path.open("a") as f:
