@@ -193,8 +193,7 @@ INAUDIBLE_DB = 40.0  # a background this far under its speech leaves nothing to 
 def scored_kind(mix: np.ndarray, speech: np.ndarray, kind: Kind) -> Kind:
     """How the held-out scores count an example: a mixture whose background lies INAUDIBLE_DB or
     more under its speech (a silent stretch of a background clip, say) counts as clean speech,
-    since an SI-SDR improvement on it measures only the damage done (one such example moved
-    separator-v3's held-out mean by -0.3 dB)."""
+    since an SI-SDR improvement on it measures only the damage done."""
     if kind == "mixture":
         background = np.sum((mix.astype(np.float64) - speech) ** 2)
         if background * 10 ** (INAUDIBLE_DB / 10) <= np.sum(speech.astype(np.float64) ** 2):
@@ -225,8 +224,6 @@ def evaluate(sep: cmask.ComplexMaskSeparator, examples: list[tuple[np.ndarray, n
 CURVE_FILE = "heldout_curve.tsv"
 CURVE_COLUMNS = ("step", "heldout_si_sdr_improvement_db", "heldout_clean_speech_si_sdr_db",
                  "heldout_speech_free_output_db")
-
-
 CURVE_STEPS = 1000  # a curve row every this many steps (about 25 s each, some 5 % of the training time)
 
 
@@ -236,7 +233,8 @@ class HeldoutCurve:
     held-out quality levels off tells how many steps a recipe needs. Training draws nothing from
     it, so the model is the same."""
 
-    def __init__(self, path: Path, stages: list[Stage], spec: CmaskSpec, heldout: list) -> None:
+    def __init__(self, path: Path, stages: list[Stage], spec: CmaskSpec,
+                 heldout: list[tuple[np.ndarray, np.ndarray, Kind]]) -> None:
         self.path, self.spec, self.heldout = path, spec, heldout
         self.before = [sum(s.steps for s in stages[:i]) for i in range(len(stages) + 1)]
         self.per_epoch = [s.checkpoint_steps for s in stages]
