@@ -34,12 +34,8 @@ from segmenter.media import SAMPLE_RATE  # noqa: E402
 from segmenter.training import recipe as recipes  # noqa: E402
 from segmenter.training.fetch import DEFAULT_CACHE  # noqa: E402
 from segmenter.training.train_segmenter import pools_for  # noqa: E402
-from segmenter.training.train_separator_v2 import MixShares, heldout_set, scored_kind  # noqa: E402
-
-
-def snr_db(mix: np.ndarray, speech: np.ndarray) -> float:
-    bg = mix.astype(np.float64) - speech
-    return float(10 * np.log10(np.sum(speech.astype(np.float64) ** 2) / (np.sum(bg ** 2) + 1e-12)))
+from segmenter.training.train_separator_v2 import (MixShares, heldout_set, scored_kind,  # noqa: E402
+                                                     speech_to_background_db)
 
 
 def main() -> None:
@@ -66,7 +62,7 @@ def main() -> None:
             sf.write(sep / name / f"{part}.wav", x, SAMPLE_RATE, subtype="PCM_16")
         items.append({"id": name, "dir": name, "mix": f"{name}/mix.wav", "speech": f"{name}/speech.wav",
                       "background": f"{name}/background.wav", "background_kind": "held-out",
-                      "snr_db": 5 * round(snr_db(mix, speech) / 5)})
+                      "snr_db": 5 * round(speech_to_background_db(mix, speech) / 5)})
     (sep / "index.json").write_text(json.dumps({"recipe": str(args.recipe.resolve().relative_to(REPO)),
                                                 "seed": recipe.heldout["seed"], "items": items}, indent=1))
     print(f"{len(items)} held-out mixtures of {len(examples)} examples in {sep}")

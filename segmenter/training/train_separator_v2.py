@@ -190,14 +190,18 @@ def heldout_set(pools: dict[str, Pool], recipe: Recipe, shares: MixShares) -> li
 INAUDIBLE_DB = 40.0  # a background this far under its speech leaves nothing to separate
 
 
+def speech_to_background_db(mix: np.ndarray, speech: np.ndarray) -> float:
+    """The energy ratio of an example's speech to its background (mix - speech), in dB."""
+    background = np.sum((mix.astype(np.float64) - speech) ** 2)
+    return float(10 * np.log10(np.sum(speech.astype(np.float64) ** 2) / (background + 1e-12)))
+
+
 def scored_kind(mix: np.ndarray, speech: np.ndarray, kind: Kind) -> Kind:
     """How the held-out scores count an example: a mixture whose background lies INAUDIBLE_DB or
     more under its speech (a silent stretch of a background clip, say) counts as clean speech,
     since an SI-SDR improvement on it measures only the damage done."""
-    if kind == "mixture":
-        background = np.sum((mix.astype(np.float64) - speech) ** 2)
-        if background * 10 ** (INAUDIBLE_DB / 10) <= np.sum(speech.astype(np.float64) ** 2):
-            return "clean"
+    if kind == "mixture" and speech_to_background_db(mix, speech) >= INAUDIBLE_DB:
+        return "clean"
     return kind
 
 
