@@ -89,12 +89,17 @@ def build_keras(spec: NetSpec, init_scale: float = 1.0):
     return keras.Model(inp, x)
 
 
+def conv_weights(model, spec: NetSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel, bias) of each conv layer of a Keras model built by `build_keras`, as `NumpyNet` takes them."""
+    return [tuple(np.asarray(v, np.float32) for v in model.get_layer(f"conv{i}").get_weights())
+            for i in range(len(spec.layers))]
+
+
 def export(model, spec: NetSpec, path: Path) -> None:
     """Write the spec and the conv weights of a Keras model built by `build_keras`."""
     arrays = {}
-    for i in range(len(spec.layers)):
-        w, b = model.get_layer(f"conv{i}").get_weights()
-        arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(np.float32), b.astype(np.float32)
+    for i, (w, b) in enumerate(conv_weights(model, spec)):
+        arrays[f"w{i}"], arrays[f"b{i}"] = w, b
     np.savez(path, spec=json.dumps(spec.to_json()), **arrays)
 
 

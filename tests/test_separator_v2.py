@@ -273,13 +273,3 @@ def test_a_mixture_with_an_inaudible_background_is_scored_as_clean_speech() -> N
     assert scored_kind(under(INAUDIBLE_DB + 5), speech, "mixture") == "clean"
     assert scored_kind(under(INAUDIBLE_DB - 5), speech, "mixture") == "mixture"
     assert scored_kind(noise, np.zeros_like(noise), "speech-free") == "speech-free"
-
-
-def test_the_held_out_curve_has_a_row_every_curve_steps_and_at_each_stage_end() -> None:
-    from segmenter.training.recipe import Stage
-    from segmenter.training.train_separator_v2 import CURVE_STEPS, HeldoutCurve
-    stages = [Stage(steps=2 * CURVE_STEPS, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4),
-              Stage(steps=CURVE_STEPS // 2, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4)]
-    curve = HeldoutCurve(Path("unused.tsv"), stages, None, [])
-    due = [curve.due(s, e) for s, stage in enumerate(stages) for e in range(stage.epochs)]
-    assert [d for d in due if d is not None] == [CURVE_STEPS, 2 * CURVE_STEPS, 2 * CURVE_STEPS + CURVE_STEPS // 2]

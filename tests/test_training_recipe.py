@@ -97,8 +97,10 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny: a test model", "festvox_ru", "g711_mulaw", "Held-out metrics", "recipe_sha256",
                  "3 steps in all", "In 50% of programmes, stretches of exact zeros",
-                 "trained on and left out of the held-out\npools"):
+                 "trained on and left out of the held-out\npools", "before this calibration"):
         assert part in card
+    assert [row["step"] for row in config["heldout_curve"]] == [2, 3]  # each stage's end
+    assert (out / "heldout_curve.tsv").read_text().splitlines()[0].split("\t")[1] == "heldout_speech_f1_frames"
     assert not (out / "checkpoint").exists()
     net = NumpyNet.load(out / "weights.npz")
     probs = net.forward(np.zeros((50, 64), np.float32))
@@ -282,3 +284,31 @@ def test_heldout_segments_span_each_speech_block_as_the_dev_references_do() -> N
     labels = np.array([M] * 3 + [S, S, M, M, S, M] + [N, N], np.int8)
     blocks = [{"type": "speech_music", "start": 0.0, "end": 0.09}, {"type": "noise", "start": 0.09, "end": 0.11}]
     assert speech_spans(labels, blocks).tolist() == [M, M, M, S, S, S, S, S, M, N, N]
+
+
+def test_the_held_out_curve_has_a_row_every_curve_steps_and_at_each_stage_end() -> None:
+    from segmenter.training.heldout_curve import CURVE_STEPS, HeldoutCurve
+    from segmenter.training.recipe import Stage
+    stages = [Stage(steps=2 * CURVE_STEPS, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4),
+              Stage(steps=CURVE_STEPS // 2, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4)]
+    curve = HeldoutCurve(Path("unused.tsv"), stages, (), lambda model: {})
+    due = [curve.due(s, e) for s, stage in enumerate(stages) for e in range(stage.epochs)]
+    assert [d for d in due if d is not None] == [CURVE_STEPS, 2 * CURVE_STEPS, 2 * CURVE_STEPS + CURVE_STEPS // 2]
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "recipes").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_committed_recipe_passes_its_trainers_checks(path: Path) -> None:
+    from segmenter.training import recipe as recipes
+    from segmenter.training.common import recipe_sources
+    from segmenter.training.programmes import ProgrammeMix
+    from segmenter.training.train_segmenter import network as segmenter_network
+    from segmenter.training.train_separator_v2 import MixShares, network as separator_network
+    recipe = recipes.load(path)
+    assert recipe.name == path.stem and f"recipes/{path.name}" in path.read_text()  # its "Made with" line
+    assert {s.id for s in recipe_sources(recipe)} == set(recipe.sources)
+    if recipe.task == "segmentation":
+        ProgrammeMix.from_recipe(recipe.mixing)
+        segmenter_network(recipe)
+    else:
+        MixShares.from_recipe(recipe.mixing)
+        separator_network(recipe)

@@ -16,12 +16,13 @@ import numpy as np
 
 from ..features import N_MELS, config as features_config, log_mel
 from ..frames import FRAME_RATE
-from ..network import NetSpec, NumpyNet, export, tcn
+from ..network import NetSpec, NumpyNet, conv_weights, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
                      source_hours, train_stages, unsplit_sources, write_card)
+from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
@@ -109,6 +110,11 @@ def score_heldout(net: NumpyNet, folder: Path) -> dict[str, float]:
             "classes": list(LABELS)}
 
 
+# what the held-out curve follows
+CURVE_COLUMNS = ("heldout_speech_f1_frames", "heldout_detection_error_rate_frames", "heldout_frame_accuracy_4class",
+                 "heldout_speech_calibration_error")
+
+
 def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
     net, mix, codecs, features = config["network"], config["mixing"], config["codecs"], config["features"]
@@ -125,6 +131,8 @@ def describe(config: dict) -> str:
                        f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
     bw = ", ".join(f"{k.replace('_', ' over ')} {v:g}" for k, v in mix["block_weights"].items())
     cal = config["calibration"]
+    curve = ("\nThe held-out curve scores the network as it was at each of its steps, before this calibration."
+             if config.get("heldout_curve") else "")
     zeros = (f"\nIn {mix['digital_silence']:.0%} of programmes, stretches of exact zeros (25 ms or more) stay exact through the channel."
              if mix.get("digital_silence") else "")
     return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
@@ -144,7 +152,7 @@ Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
 Then the output layer was calibrated (temperature {cal['temperature']:.3f} and a bias per class, fitted by
 log-likelihood on {cal['programmes']} held-out programmes and folded into the weights), so that P(speech) = 0.5
-is the natural threshold."""
+is the natural threshold.{curve}"""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,8 +190,11 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
         x = np.stack([log_mel(a) for a in audio]).reshape(stage.batch, -1, spec.stride * N_MELS)
         return x, y, weights[y]
 
+    heldout = heldout_dir(recipe, cache, val_pools, mix)
+    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
+                         lambda model: score_heldout(NumpyNet(spec, conv_weights(model, spec)), heldout))
     model = train_stages(spec, "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed,
-                         init_scale=recipe.network.get("init_scale", 1.0))
+                         init_scale=recipe.network.get("init_scale", 1.0), after_epoch=curve)
     n_cal = recipe.heldout["calibration"]
     val_bank = (coded_bank(val_pools, codecs, max(1, n_cal // 4), 8.0, recipe.seed, mix, cache, "heldout" + data_key)
                 if codecs else [])
@@ -191,7 +202,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     temperature, bias = calibrate(NumpyNet.load(out / "weights.npz"), val_pools, n_cal, recipe.seed, mix, val_bank)
     fold_into_output(model, temperature, bias)
     save_model(model, spec, out)
-    metrics = score_heldout(NumpyNet.load(out / "weights.npz"), heldout_dir(recipe, cache, val_pools, mix))
+    metrics = score_heldout(NumpyNet.load(out / "weights.npz"), heldout)
     sources = recipe_sources(recipe)
     print(metrics, flush=True)
     config = {"task": "segmentation", "labels": list(LABELS), **recipe.record(), "seed": recipe.seed,
@@ -204,6 +215,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages], "heldout": recipe.heldout,
               "source_hours": source_hours(sources, cache, unsplit_sources(recipe)),
-              "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal}}
+              "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal},
+              "heldout_curve": curve.rows()}
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)
     return metrics

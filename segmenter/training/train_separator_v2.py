@@ -19,6 +19,7 @@ from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
                      source_hours, train_stages, unsplit_sources, write_card)
+from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
 
@@ -225,48 +226,8 @@ def evaluate(sep: cmask.ComplexMaskSeparator, examples: list[tuple[np.ndarray, n
             "heldout_speech_free_examples": len(residual)}
 
 
-CURVE_FILE = "heldout_curve.tsv"
-CURVE_COLUMNS = ("step", "heldout_si_sdr_improvement_db", "heldout_clean_speech_si_sdr_db",
-                 "heldout_speech_free_output_db")
-CURVE_STEPS = 1000  # a curve row every this many steps (about 25 s each, some 5 % of the training time)
-
-
-class HeldoutCurve:
-    """Every CURVE_STEPS steps and at the end of each stage, the held-out metrics of the weights so
-    far, a row appended to a TSV in the run's folder (so a resumed run keeps its rows): where
-    held-out quality levels off tells how many steps a recipe needs. Training draws nothing from
-    it, so the model is the same."""
-
-    def __init__(self, path: Path, stages: list[Stage], spec: CmaskSpec,
-                 heldout: list[tuple[np.ndarray, np.ndarray, Kind]]) -> None:
-        self.path, self.spec, self.heldout = path, spec, heldout
-        self.before = [sum(s.steps for s in stages[:i]) for i in range(len(stages) + 1)]
-        self.per_epoch = [s.checkpoint_steps for s in stages]
-
-    def due(self, stage: int, epoch: int) -> int | None:
-        """The step reached after `epoch` of `stage` if a row is due there, else None."""
-        step = self.before[stage] + (epoch + 1) * self.per_epoch[stage]
-        return step if step % CURVE_STEPS == 0 or step == self.before[stage + 1] else None
-
-    def __call__(self, model, stage: int, epoch: int) -> None:
-        step = self.due(stage, epoch)
-        if step is None:
-            return
-        m = evaluate(cmask.ComplexMaskSeparator(CmaskNet(self.spec, weights_of(model))), self.heldout)
-        row = [step, *(m[c] for c in CURVE_COLUMNS[1:])]
-        if not self.path.exists():
-            self.path.write_text("\t".join(CURVE_COLUMNS) + "\n")
-        with self.path.open("a") as f:
-            f.write("\t".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + "\n")
-        print(f"held-out after step {row[0]}: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(CURVE_COLUMNS[1:], row[1:])),
-              flush=True)
-
-    def rows(self) -> list[dict]:
-        """The curve so far, as config.json records it."""
-        if not self.path.exists():
-            return []
-        lines = self.path.read_text().splitlines()[1:]
-        return [dict(zip(CURVE_COLUMNS, (int(v[0]), *map(float, v[1:])))) for v in (line.split("\t") for line in lines)]
+# what the held-out curve follows
+CURVE_COLUMNS = ("heldout_si_sdr_improvement_db", "heldout_clean_speech_si_sdr_db", "heldout_speech_free_output_db")
 
 
 def describe(config: dict) -> str:
@@ -321,7 +282,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
         return arrays(coded(drawn, codecs, shares.codec, rng))
 
     heldout = heldout_set(val_pools, recipe, shares)
-    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, spec, heldout)
+    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
+                         lambda model: evaluate(cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model))), heldout))
     model = train_stages(spec, loss, recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve)
     save_model(model, spec, out, exporter=export)
