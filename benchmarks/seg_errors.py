@@ -1,10 +1,11 @@
-"""Where segmenters call speech that is not there: the share of each kind of non-speech frame that a
-system's speech segments cover, from the outputs `seg_quality.py` has written.
+"""Where segmenters err, from the outputs `seg_quality.py` has written: the share of each kind of
+non-speech frame that a system's speech segments cover, and the share of speech frames they miss.
 
-Per reference class (music, noise, silence; 0.25 s at each end of a run left out, as the scorer's
-collar) and, where the references name their blocks (the dev corpus's `blocks`), per block type
-(music, music_vocal, noise; 0.5 s at each end left out) and for the non-speech frames inside speech
-blocks more than 0.25 s from any speech frame (pauses, leads and tails).
+False alarms per reference class (music, noise, silence; 0.25 s at each end of a run left out, as
+the scorer's collar) and, where the references name their blocks (the dev corpus's `blocks`), per
+block type (music, music_vocal, noise; 0.5 s at each end left out) and for the non-speech frames
+inside speech blocks more than 0.25 s from any speech frame (pauses, leads and tails). Misses per
+kind of speech block (speech alone, over music, sung music or noise), the scorer's collar left out.
 
 Run in the main venv:  .venv/bin/python benchmarks/seg_errors.py [--ref-dir DIR] [--systems ours silero-vad ...]
 (after `seg_quality.py`, whose outputs it reads from benchmarks/out/seg/<system>/).
@@ -23,19 +24,19 @@ from scipy.ndimage import binary_dilation
 from _bench import DEFAULT_CORPUS, OUT, REPO
 
 sys.path.insert(0, str(REPO))
-from segmenter.scoring import intervals_to_frames  # noqa: E402
+from segmenter.scoring import collar_mask, intervals_to_frames  # noqa: E402
 
 RATE = 100  # reference frames per second
 COLLAR = 25  # frames: the scorer's 0.25 s
 BLOCK_EDGE = 50  # frames left out at each end of a background block (its cross-fades)
 
 
-def false_alarms(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]:
-    """{what: (seconds called speech, seconds in all)}."""
-    called, total = defaultdict(float), defaultdict(float)
+def errors(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]:
+    """{what: (seconds in error, seconds in all)}: non-speech called speech, or speech missed."""
+    in_error, total = defaultdict(float), defaultdict(float)
 
-    def add(key: str, hyp: np.ndarray, mask: np.ndarray | slice) -> None:
-        called[key] += hyp[mask].sum() / RATE
+    def add(key: str, wrong: np.ndarray, mask: np.ndarray | slice) -> None:
+        in_error[key] += wrong[mask].sum() / RATE
         total[key] += (np.count_nonzero(mask) if isinstance(mask, np.ndarray) else mask.stop - mask.start) / RATE
 
     for js in sorted(ref_dir.glob("prog_*.json")):
@@ -47,13 +48,15 @@ def false_alarms(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]
             if label != "speech" and b > a:
                 add(f"class {label}", hyp, slice(a, b))
         near_speech = binary_dilation(speech, iterations=COLLAR)
+        scored = collar_mask(speech, COLLAR / RATE)
         for block in ref.get("blocks", []):
             a, b = int(round(block["start"] * RATE)), int(round(block["end"] * RATE))
             if block["type"].startswith("speech"):
                 add("inside speech blocks, > 0.25 s from speech", hyp[a:b], ~near_speech[a:b])
+                add(f"missed: speech of {block['type']} blocks", ~hyp[a:b], speech[a:b] & scored[a:b])
             elif block["type"] != "silence" and b - a > 2 * BLOCK_EDGE:
                 add(f"block {block['type']}", hyp, slice(a + BLOCK_EDGE, b - BLOCK_EDGE))
-    return {k: (called[k], total[k]) for k in sorted(total)}
+    return {k: (in_error[k], total[k]) for k in sorted(total)}
 
 
 def main() -> None:
@@ -62,9 +65,9 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=OUT / "seg", help="seg_quality.py's outputs, one folder per system")
     ap.add_argument("--systems", nargs="+", default=["ours", "silero-vad", "inaSpeechSegmenter"])
     args = ap.parse_args()
-    results = {s: false_alarms(args.ref_dir, args.out_dir / s) for s in args.systems}
+    results = {s: errors(args.ref_dir, args.out_dir / s) for s in args.systems}
     keys = sorted({k for r in results.values() for k in r})
-    print(f"Share of non-speech frames called speech ({args.ref_dir}):\n")
+    print(f"Share of non-speech frames called speech, and of speech frames missed ({args.ref_dir}):\n")
     print("| frames | seconds | " + " | ".join(args.systems) + " |")
     print("|---|---|" + "---|" * len(args.systems))
     for k in keys:
