@@ -298,17 +298,10 @@ def test_the_held_out_curve_has_a_row_every_curve_steps_and_at_each_stage_end() 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "recipes").glob("*.toml")), ids=lambda p: p.stem)
 def test_every_committed_recipe_passes_its_trainers_checks(path: Path) -> None:
-    from segmenter.training import recipe as recipes
+    from segmenter.training import recipe as recipes, train_segmenter, train_separator_v2
     from segmenter.training.common import recipe_sources
-    from segmenter.training.programmes import ProgrammeMix
-    from segmenter.training.train_segmenter import network as segmenter_network
-    from segmenter.training.train_separator_v2 import MixShares, network as separator_network
     recipe = recipes.load(path)
     assert recipe.name == path.stem and f"recipes/{path.name}" in path.read_text()  # its "Made with" line
     assert {s.id for s in recipe_sources(recipe)} == set(recipe.sources)
-    if recipe.task == "segmentation":
-        ProgrammeMix.from_recipe(recipe.mixing)
-        segmenter_network(recipe)
-    else:
-        MixShares.from_recipe(recipe.mixing)
-        separator_network(recipe)
+    trainer = train_segmenter if recipe.task == "segmentation" else train_separator_v2
+    trainer.check_recipe(recipe)

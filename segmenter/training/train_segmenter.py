@@ -155,6 +155,12 @@ log-likelihood on {cal['programmes']} held-out programmes and folded into the we
 is the natural threshold.{curve}"""
 
 
+def check_recipe(recipe: Recipe) -> None:
+    """Raise on mixing or a network this trainer cannot use."""
+    ProgrammeMix.from_recipe(recipe.mixing)
+    network(recipe)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = recipe_parser("python -m segmenter train", __doc__, "recipes/segmenter-v6.toml")
     ap.add_argument("--heldout-only", action="store_true",
@@ -162,8 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clean-channel", action="store_true",
                     help="with --heldout-only: the same held-out programmes without codecs or channel effects")
     args = ap.parse_args(argv)
-    recipe, out = checked_recipe(ap, args, "segmentation", lambda r: ProgrammeMix.from_recipe(r.mixing),
-                                 writes_model=not args.heldout_only)
+    recipe, out = checked_recipe(ap, args, "segmentation", check_recipe, writes_model=not args.heldout_only)
     mix = ProgrammeMix.from_recipe(recipe.mixing)
     train_pools, val_pools = pools_for(recipe, args.cache, mix.speech_clips)
     if args.heldout_only:

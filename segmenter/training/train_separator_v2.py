@@ -307,14 +307,16 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     return metrics
 
 
+def check_recipe(recipe: Recipe) -> None:
+    """Raise on mixing shares or a network this trainer cannot use."""
+    MixShares.from_recipe(recipe.mixing)
+    network(recipe)
+
+
 def main(argv: list[str] | None = None) -> None:
     from .train_segmenter import pools_for
     ap = recipe_parser("python -m segmenter train-separator", __doc__, "recipes/separator-v2.toml")
     args = ap.parse_args(argv)
-
-    def check(recipe: Recipe) -> None:
-        MixShares.from_recipe(recipe.mixing)
-        network(recipe)
-    recipe, out = checked_recipe(ap, args, "separation", check)
+    recipe, out = checked_recipe(ap, args, "separation", check_recipe)
     train_pools, val_pools = pools_for(recipe, args.cache, MixShares.from_recipe(recipe.mixing).speech_clips)
     in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
