@@ -1,9 +1,9 @@
 """Choose the smoothing defaults on held-out programmes of the training sources: frame scores once,
 then a grid of smoothings. Never on the dev corpus, which is measured once per kept model.
 
-    .venv/bin/python -m segmenter train --recipe recipes/segmenter-v6.toml --heldout-only   # prints DIR
-    .venv/bin/python -m segmenter train --recipe recipes/segmenter-v6.toml --heldout-only --clean-channel  # DIR2
-    .venv/bin/python benchmarks/tune_smoothing.py --ref-dir DIR DIR2 [--model pretrained/segmenter-v6]
+    .venv/bin/python -m segmenter train --recipe recipes/segmenter-v7.toml --heldout-only   # prints DIR
+    .venv/bin/python -m segmenter train --recipe recipes/segmenter-v7.toml --heldout-only --clean-channel  # DIR2
+    .venv/bin/python benchmarks/tune_smoothing.py --ref-dir DIR DIR2 [--model pretrained/segmenter-v7]
 
 With several folders, a setting's score is the mean of its detection error rates on each (ties: mean
 F1), so that the defaults serve degraded and clean recordings alike. Prints the best settings, the

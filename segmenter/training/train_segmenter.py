@@ -162,7 +162,7 @@ def check_recipe(recipe: Recipe) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = recipe_parser("python -m segmenter train", __doc__, "recipes/segmenter-v6.toml")
+    ap = recipe_parser("python -m segmenter train", __doc__, "recipes/segmenter-v7.toml")
     ap.add_argument("--heldout-only", action="store_true",
                     help="only write the held-out programmes and print their folder")
     ap.add_argument("--clean-channel", action="store_true",
