@@ -3,6 +3,7 @@ streaming, a tiny recipe that trains a few steps into a complete model folder, a
 the shipped one through the engine, its command line and cli.py."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 from segmenter import cmask
 from segmenter.cmask_net import CmaskNet, CmaskSpec
 from segmenter.media import SAMPLE_RATE, read_audio
-from segmenter.models import DEFAULT_SEPARATOR, PRETRAINED
+from segmenter.models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, PRETRAINED
 from segmenter.separation import Separator
 
 TINY = """
@@ -44,6 +45,9 @@ digital_silence = 0.5
 
 [codecs]
 names = ["g711_mulaw"]
+
+[loss]
+log_mel_bels = 0.5
 
 [heldout]
 mixtures = 6
@@ -146,6 +150,7 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5,
                                  "speech_clips": "all"}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
+    assert config["loss"]["weights"]["log_mel_bels"] == 0.5 and config["loss"]["weights"]["complex"] == 30.0
     # a held-out row at the end of the stage (2 steps, fewer than CURVE_STEPS): the final model's
     curve = config["heldout_curve"]
     assert [row["step"] for row in curve] == [2]
@@ -153,13 +158,47 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
                  "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros",
-                 "during training, by step: `heldout_curve` in config.json"):
+                 "during training, by step: `heldout_curve` in config.json",
+                 "0.5 x the mean absolute log-mel distance in bels (40 mel bands from 133.33 to 6855.5 Hz"):
         assert part in card
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
     sep = Separator.load(out)  # the kind the trainer's config.json names
     assert isinstance(sep, cmask.ComplexMaskSeparator) and sep.model_dir == out
     y = sep.separate_audio(np.zeros(5000, np.float32))
     assert y.shape == (5000,) and np.all(np.isfinite(y))
+
+
+def test_log_mel_distance_weighs_quiet_residue_down_to_its_floor() -> None:
+    """Zero for the speech itself; residue 20 dB under the speech in every band costs about 0.04 bels,
+    while SI-SDR would call it 20 dB; below the floor (30 dB under the mixture's mean) nothing counts."""
+    pytest.importorskip("keras")
+    from segmenter.training.train_separator_v2 import asr_mel_matrix, log_mel_distance
+    mel = asr_mel_matrix()
+    assert mel.shape == (cmask.N_BINS, 40) and mel[:4].sum() == 0 and mel[-30:].sum() == 0  # 133-6855 Hz
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(2, 1, 50, cmask.N_BINS)).astype(np.float32)  # re, im of (1 example, 50 frames)
+    n = rng.normal(size=s.shape).astype(np.float32)
+
+    def dist(y, x):
+        return float(np.asarray(log_mel_distance(y[0], y[1], s[0], s[1], x[0], x[1], mel))[0])
+    assert dist(s, s) == pytest.approx(0, abs=1e-6)
+    assert 0.02 < dist(s + 0.1 * n, s + n) < 0.08
+    assert dist(s + 3e-3 * n, s + 10 * n) < 0.005  # far below the floor
+    assert dist(0 * s, s + n) > 1.0  # a closed mask on speech costs over a bel
+
+
+def test_a_recipe_with_unknown_or_negative_loss_weights_is_refused(tmp_path: Path) -> None:
+    from segmenter.training import recipe as recipes
+    from segmenter.training.train_segmenter import check_recipe as check_segmenter_recipe
+    from segmenter.training.train_separator_v2 import check_recipe
+    for table, message in (("log_mel = 1.0", "unknown"), ("si_sdr_bels = -1.0", "negative")):
+        path = tmp_path / "r.toml"
+        path.write_text(TINY.replace("log_mel_bels = 0.5", table))
+        with pytest.raises(recipes.RecipeError, match=message):
+            check_recipe(recipes.load(path))
+    segmenter_recipe = recipes.load(recipes.REPO / "recipes" / f"{DEFAULT_SEGMENTER}.toml")
+    with pytest.raises(recipes.RecipeError, match=r"\[loss\]"):
+        check_segmenter_recipe(dataclasses.replace(segmenter_recipe, loss={"log_mel_bels": 1.0}))
 
 
 def test_a_recipe_with_too_few_speech_free_examples_is_refused() -> None:

@@ -58,6 +58,7 @@ class Recipe:
     mixing: dict[str, Any] = field(default_factory=dict)  # overrides of the mixing defaults
     codecs: dict[str, Any] = field(default_factory=dict)
     heldout: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)  # overrides of the trainer's loss weights
 
     @property
     def relative_path(self) -> str:

@@ -156,8 +156,10 @@ is the natural threshold.{curve}"""
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing or a network this trainer cannot use."""
+    """Raise on mixing, a [loss] table or a network this trainer cannot use."""
     ProgrammeMix.from_recipe(recipe.mixing)
+    if recipe.loss:
+        raise RecipeError(f"recipe {recipe.path}: [loss] weights are a separator recipe's (this trainer's are fixed)")
     network(recipe)
 
 

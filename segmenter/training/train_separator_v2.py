@@ -26,8 +26,14 @@ from .recipe import Recipe, RecipeError, Stage
 Kind = Literal["mixture", "clean", "speech-free"]
 MIN_SPEECH_FREE = 0.15
 # The loss (GTCRN's hybrid loss): compressed complex MSE and compressed magnitude MSE, on spectra
-# scaled by the mixture's RMS, plus the negative SI-SDR in bels, capped.
-LOSS_WEIGHTS = {"complex": 30.0, "magnitude": 70.0, "si_sdr_bels": 1.0}
+# scaled by the mixture's RMS, plus the negative SI-SDR in bels, capped. A recipe's [loss] table may
+# change these weights and add a log-mel distance on a recogniser's filterbank (`log_mel_bels`).
+LOSS_WEIGHTS = {"complex": 30.0, "magnitude": 70.0, "si_sdr_bels": 1.0, "log_mel_bels": 0.0}
+# pocketsphinx's en-us front end: 40 mel filters from 133.33 to 6855.5 Hz over a 512-point FFT at 16 kHz
+ASR_MEL = {"n_mels": 40, "fmin": 133.33, "fmax": 6855.5}
+# Band powers are floored this far below the mixture's mean band power (30 dB): SI-SDR barely sees
+# residue in quiet stretches and bands, a recogniser's log features do, down to about such a floor.
+LOG_MEL_FLOOR = 1e-3
 SI_SDR_CAP_DB = 30  # clean speech cannot pull the loss without bound
 SDR_CAP = 10 ** (-SI_SDR_CAP_DB / 10)  # the error energy's floor, relative to the target's
 
@@ -148,12 +154,50 @@ def _compressed(re, im, scale):
     return ops.power(power, cmask.COMPRESS / 2), re * gain, im * gain
 
 
-def loss(y_true, y_pred):
+def loss_weights(recipe: Recipe) -> dict[str, float]:
+    """LOSS_WEIGHTS with the recipe's [loss] overrides."""
+    unknown = sorted(set(recipe.loss) - set(LOSS_WEIGHTS))
+    if unknown:
+        raise RecipeError(f"recipe {recipe.path}: unknown [loss] weights {unknown} (known: {sorted(LOSS_WEIGHTS)})")
+    weights = {**LOSS_WEIGHTS, **{k: float(v) for k, v in recipe.loss.items()}}
+    if min(weights.values()) < 0:
+        raise RecipeError(f"recipe {recipe.path}: [loss] weights must not be negative: {weights}")
+    return weights
+
+
+def asr_mel_matrix() -> np.ndarray:
+    """(bins, mel bands): ASR_MEL's triangular filters (HTK mel scale, unnormalised) on cmask's STFT bins."""
+    import librosa
+    return librosa.filters.mel(sr=cmask.SAMPLE_RATE, n_fft=cmask.N_FFT, htk=True, norm=None,
+                               **ASR_MEL).T.astype(np.float32)
+
+
+def log_mel_distance(yr, yi, sr, si, xr, xi, mel):
+    """Per example, the mean absolute difference in bels between the estimate's (y) and the speech's
+    (s) band powers on `mel`, each floored at LOG_MEL_FLOOR x the mixture's (x) mean band power."""
+    from keras import ops
+    m = ops.convert_to_tensor(mel)
+    est, ref = ops.matmul(yr * yr + yi * yi, m), ops.matmul(sr * sr + si * si, m)
+    floor = LOG_MEL_FLOOR * ops.mean(ops.matmul(xr * xr + xi * xi, m), axis=(1, 2), keepdims=True) + 1e-12
+    return ops.mean(ops.abs(ops.log10(est + floor) - ops.log10(ref + floor)), axis=(1, 2))
+
+
+def make_loss(weights: dict[str, float]):
+    """The training loss with these weights (a function named `loss`, as checkpoints record it)."""
+    mel = asr_mel_matrix() if weights["log_mel_bels"] else None
+
+    def loss(y_true, y_pred):
+        return _loss(y_true, y_pred, weights, mel)
+    return loss
+
+
+def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None):
     """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
-    counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB.
-    With no speech there is no SI-SDR, and the MSE alone teaches the mask to close: a log-level
-    term there has a gradient that grows as the output falls, and in a short
-    run it closed the mask on speech too (output 15-24 dB below the mixture)."""
+    counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB,
+    and with `mel`, the log-mel distance. With no speech there is no SI-SDR nor log-mel distance,
+    and the MSE alone teaches the mask to close: a log-level term there has a gradient that grows
+    as the output falls, and in a short run it closed the mask on speech too (output 15-24 dB
+    below the mixture)."""
     from keras import ops
     b = cmask.N_BINS
     xr, xi, sr, si = (y_true[..., k * b:(k + 1) * b] for k in range(4))
@@ -175,9 +219,12 @@ def loss(y_true, y_pred):
     target = (ops.sum(est * ref, axis=1) / (ref_energy + 1e-10))[:, None] * ref
     t_energy = ops.sum(ops.square(target), axis=1)
     sdr_bels = ops.log10((t_energy + 1e-10) / (ops.sum(ops.square(est - target), axis=1) + SDR_CAP * t_energy + 1e-10))
-    w = LOSS_WEIGHTS
-    return (w["complex"] * complex_ + w["magnitude"] * magnitude
-            + w["si_sdr_bels"] * ops.where(ref_energy > 1e-8, -sdr_bels, 0.0))
+    speech = ref_energy > 1e-8
+    total = (w["complex"] * complex_ + w["magnitude"] * magnitude
+             + w["si_sdr_bels"] * ops.where(speech, -sdr_bels, 0.0))
+    if mel is not None:
+        total = total + w["log_mel_bels"] * ops.where(speech, log_mel_distance(yr, yi, sr, si, xr, xi, mel), 0.0)
+    return total
 
 
 def heldout_set(pools: dict[str, Pool], recipe: Recipe, shares: MixShares) -> list[tuple[np.ndarray, np.ndarray, Kind]]:
@@ -239,6 +286,10 @@ def describe(config: dict) -> str:
     bands = config["bands"]
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
+    log_mel = (f" + {w['log_mel_bels']:g} x the mean absolute log-mel distance in bels ({ASR_MEL['n_mels']} mel bands from "
+               f"{ASR_MEL['fmin']:g} to {ASR_MEL['fmax']:g} Hz, pocketsphinx's front end; band powers floored "
+               f"{-10 * np.log10(config['loss']['log_mel_floor']):g} dB below the mixture's mean)"
+               if w.get("log_mel_bels") else "")
     snr = config["mixture"]["snr_db"]
     zeros = (f"\n{mix['digital_silence']:.0%} of all examples hold a stretch of exact zeros in input and target "
              f"({ZERO_SECONDS[0]:g}-{ZERO_SECONDS[1]:g} s, at the start one time in three)."
@@ -260,8 +311,8 @@ rest speech over music, sung music or ambience at {snr[0]:g} to {snr[1]:+g} dB S
 them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
 (one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}{describe_speech_clips(mix.get('speech_clips', 'all'))}
 The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
-scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB); without
-speech, the MSE terms alone.
+scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + {w['si_sdr_bels']:g} x the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB){log_mel};
+without speech, the MSE terms alone.
 
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
 The held-out metrics come from {config['heldout']['mixtures']} fixed, seeded {config['heldout']['seconds']:g} s examples of the
@@ -284,7 +335,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     heldout = heldout_set(val_pools, recipe, shares)
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
                          lambda model: evaluate(cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model))), heldout))
-    model = train_stages(spec, loss, recipe.stages, batch, out, recipe.seed,
+    weights = loss_weights(recipe)
+    model = train_stages(spec, make_loss(weights), recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve)
     save_model(model, spec, out, exporter=export)
     metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout)
@@ -299,7 +351,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "receptive_field_frames": 2 * spec.context + 1,
               "sources": recipe.sources, "mixing": asdict(shares),
               "mixture": SEPARATION_MIX.to_json(), "codecs": {"names": codecs}, "heldout": recipe.heldout,
-              "loss": {"weights": LOSS_WEIGHTS, "si_sdr_cap_db": SI_SDR_CAP_DB},
+              "loss": {"weights": weights, "si_sdr_cap_db": SI_SDR_CAP_DB, "asr_mel": ASR_MEL,
+                       "log_mel_floor": LOG_MEL_FLOOR},
               "stages": [vars(s) for s in recipe.stages], "heldout_curve": curve.rows()}
     sources = recipe_sources(recipe)
     config["source_hours"] = source_hours(sources, cache, unsplit_sources(recipe))
@@ -308,8 +361,9 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing shares or a network this trainer cannot use."""
+    """Raise on mixing shares, loss weights or a network this trainer cannot use."""
     MixShares.from_recipe(recipe.mixing)
+    loss_weights(recipe)
     network(recipe)
 
 
