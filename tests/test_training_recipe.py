@@ -150,6 +150,61 @@ def test_a_stopped_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     np.testing.assert_allclose(resumed.predict(x, verbose=0), whole.predict(x, verbose=0), atol=1e-5)
 
 
+def test_a_stage_with_average_last_ends_with_the_mean_of_its_last_checkpoints(tmp_path: Path) -> None:
+    """The stage's last checkpoint holds the mean of the weights at its averaged checkpoints (those an
+    unaveraged run reaches, as training draws the same batches), and a run killed inside the averaged
+    epochs resumes to the same model."""
+    keras = pytest.importorskip("keras")
+    from segmenter.network import tcn
+    from segmenter.training.common import train_stages
+    from segmenter.training.recipe import Stage
+    spec = tcn(4, 8, (1, 2), 3, "softmax")
+    plain = [Stage(steps=2, batch=2, seconds=1, lr=1e-2, checkpoint_steps=1),
+             Stage(steps=4, batch=2, seconds=1, lr=1e-2, checkpoint_steps=1)]
+    averaged = [plain[0], Stage(steps=4, batch=2, seconds=1, lr=1e-2, checkpoint_steps=1, average_last=3)]
+
+    def batch(stage: Stage, rng: np.random.Generator):
+        return rng.normal(size=(2, 10, 4)).astype(np.float32), rng.integers(0, 3, size=(2, 10)).astype(np.int32)
+
+    def run(stages, folder: str, after_epoch=None):
+        keras.utils.set_random_seed(0)
+        return train_stages(spec, "sparse_categorical_crossentropy", stages, batch, tmp_path / folder, 5,
+                            after_epoch=after_epoch)
+
+    def kill(model, stage: int, epoch: int) -> None:
+        if (stage, epoch) == (1, 2):  # after the stage's third checkpoint: two averaged ones are in
+            raise Killed()
+
+    seen = {}
+    run(plain, "plain", after_epoch=lambda m, s, e: seen.update({(s, e): m.get_weights()}))
+    expected = [np.mean([seen[(1, e)][i] for e in (1, 2, 3)], axis=0) for i in range(len(seen[(1, 0)]))]
+    whole = run(averaged, "averaged")
+    for w, e in zip(whole.get_weights(), expected):
+        np.testing.assert_allclose(w, e, atol=1e-5)
+    assert not any((tmp_path / "averaged" / "checkpoint").glob("average-*"))
+    with pytest.raises(Killed):
+        run(averaged, "killed", after_epoch=kill)
+    checkpoint = tmp_path / "killed" / "checkpoint"
+    assert json.loads((checkpoint / "state.json").read_text()) == {"stage": 1, "epoch": 3}
+    assert (checkpoint / "average-1.npz").exists()
+    resumed = run(averaged, "killed")
+    for w, e in zip(resumed.get_weights(), expected):
+        np.testing.assert_allclose(w, e, atol=1e-5)
+
+
+def test_weight_average_counts_an_epoch_trained_again_once(tmp_path: Path) -> None:
+    from segmenter.training.weight_average import WeightAverage
+    average = WeightAverage(tmp_path / "average.npz")
+    a, b, b2 = ([np.full(3, v, np.float32)] for v in (1.0, 2.0, 5.0))
+    np.testing.assert_array_equal(average.add(4, a)[0], 1.0)
+    np.testing.assert_array_equal(average.add(5, b)[0], 1.5)
+    mean = WeightAverage(tmp_path / "average.npz").add(5, b2)  # epoch 5 again, after a kill
+    np.testing.assert_array_equal(mean[0], 3.0)
+    assert mean[0].dtype == np.float32
+    average.clear()
+    assert not (tmp_path / "average.npz").exists()
+
+
 def test_calibration_folds_into_the_output_layer() -> None:
     """Over-confident log-probabilities are tempered, and the folded layer gives what the scaling gives."""
     keras = pytest.importorskip("keras")
@@ -238,6 +293,10 @@ def test_a_stage_runs_exactly_its_steps() -> None:
     assert Stage(steps=1000, batch=1, seconds=1, lr=1e-3).epochs == 4
     with pytest.raises(RecipeError, match="multiple"):
         Stage(steps=300, batch=1, seconds=1, lr=1e-3)
+    assert Stage(steps=1000, batch=1, seconds=1, lr=1e-3, average_last=500).averaged_epochs == 2
+    for bad in (100, 1250, -250):
+        with pytest.raises(RecipeError, match="average_last"):
+            Stage(steps=1000, batch=1, seconds=1, lr=1e-3, average_last=bad)
 
 
 def test_digital_silence_survives_the_channel_only_in_its_share() -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from ..network import NetSpec, build_keras, export
 from .recipe import Recipe, RecipeError, Stage, load
 from .sources import HELD_OUT_ONE_IN, UNSPLIT_SOURCES, Source, excluded
+from .weight_average import WeightAverage
 
 
 def seed_everything(seed: int) -> None:
@@ -65,7 +66,8 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
     i of a stage's epoch e is always drawn from the same seed, so a resumed run sees what an
     unbroken one would. The checkpoint is removed once the model of record is written.
     `build(spec, init_scale)` makes the Keras model (another network family than `NetSpec`'s).
-    `after_epoch(model, stage, epoch)` runs after each checkpoint (epochs count from 0 in each stage).
+    `after_epoch(model, stage, epoch)` runs after each checkpoint (epochs count from 0 in each stage);
+    at the end of a stage with `average_last` it sees the averaged weights the stage ends with.
     """
     import keras
     ckpt = out_dir / CHECKPOINT
@@ -92,7 +94,7 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
             schedule = keras.optimizers.schedules.CosineDecay(stage.lr, stage.steps, alpha=stage.lr_floor)
             model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
         data = make_dataset(lambda rng, st=stage: batch_fn(st, rng), stage.checkpoint_steps, [seed, s], first)
-        callbacks = [_checkpoint(ckpt, s, stage.epochs)]
+        callbacks = [_checkpoint(ckpt, s, stage)]
         if after_epoch:
             callbacks.append(keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs, m=model, st=s: after_epoch(m, st, epoch)))
@@ -102,21 +104,41 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
     return final
 
 
-def _checkpoint(folder: Path, stage: int, epochs: int):
+def _checkpoint(folder: Path, s: int, stage: Stage):
     """A callback that saves the model and its optimizer, then the position, each written whole,
-    so that a kill at any moment leaves a matching pair."""
+    so that a kill at any moment leaves a matching pair. In the stage's averaged epochs it adds the
+    weights to their mean first, and the stage's last checkpoint holds that mean."""
     import keras
+    average = WeightAverage(folder / f"average-{s}.npz")
 
     class Checkpoint(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            done = epoch + 1 == stage.epochs
+            if epoch >= stage.epochs - stage.averaged_epochs:
+                mean = average.add(epoch, self.model.get_weights())
+                if done:
+                    self.model.set_weights(mean)
             tmp = folder / "model.tmp.keras"
             self.model.save(tmp)
             os.replace(tmp, folder / "model.keras")
-            done = epoch + 1 == epochs
-            (folder / "state.tmp.json").write_text(json.dumps({"stage": stage + done, "epoch": 0 if done else epoch + 1}))
+            (folder / "state.tmp.json").write_text(json.dumps({"stage": s + done, "epoch": 0 if done else epoch + 1}))
             os.replace(folder / "state.tmp.json", folder / "state.json")
+            if done:
+                average.clear()
 
     return Checkpoint()
+
+
+def describe_stages(stages: Sequence[dict]) -> str:
+    """The model card's account of the training stages (config.json's `stages`)."""
+    def one(s: dict) -> str:
+        text = (f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
+                f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}")
+        if s.get("average_last"):
+            text += (f", ending with the mean of its weights at every {s['checkpoint_steps']}th step "
+                     f"of its last {s['average_last']}")
+        return text
+    return "; ".join(one(s) for s in stages)
 
 
 def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export) -> None:

@@ -22,13 +22,16 @@ class RecipeError(ValueError):
 @dataclass(frozen=True)
 class Stage:
     """`steps` batches of `batch` examples of `seconds` each, with a cosine learning rate from
-    `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`."""
+    `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`. With `average_last`, the
+    stage ends with the mean of the weights at its checkpoints in its last `average_last` steps
+    (stochastic weight averaging: one step's weights vary with its last few batches)."""
     steps: int
     batch: int
     seconds: float
     lr: float
     lr_floor: float = 0.05
     checkpoint_steps: int = 250
+    average_last: int = 0
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_steps) < 1 or self.seconds <= 0 or self.lr <= 0:
@@ -37,11 +40,19 @@ class Stage:
         if self.steps % self.checkpoint_steps:
             raise RecipeError(f"a stage's steps ({self.steps}) must be a multiple of its checkpoint_steps "
                               f"({self.checkpoint_steps}): checkpoints are whole Keras epochs")
+        if not 0 <= self.average_last <= self.steps or self.average_last % self.checkpoint_steps:
+            raise RecipeError(f"a stage's average_last ({self.average_last}) must be a multiple of its "
+                              f"checkpoint_steps ({self.checkpoint_steps}) from 0 to its steps ({self.steps})")
 
     @property
     def epochs(self) -> int:
         """Checkpoints are Keras epochs: the stage's steps in chunks of `checkpoint_steps`."""
         return self.steps // self.checkpoint_steps
+
+    @property
+    def averaged_epochs(self) -> int:
+        """How many of the stage's last epochs end in a checkpoint whose weights are averaged."""
+        return self.average_last // self.checkpoint_steps
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from ..network import NetSpec, NumpyNet, conv_weights, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output
-from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
-                     source_hours, train_stages, unsplit_sources, write_card)
+from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_parser, recipe_sources, save_model,
+                     seed_everything, source_hours, train_stages, unsplit_sources, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
@@ -127,8 +127,7 @@ def describe(config: dict) -> str:
     lowpass_khz = "-".join(f"{hz / 1000:g}" for hz in LOWPASS_HZ)
     reach = sum(l["kernel"] // 2 * l["dilation"] for l in net["layers"]) * net["stride"] * frame_seconds
     steps = sum(s["steps"] for s in config["stages"])
-    stages = "; ".join(f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
-                       f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
+    stages = describe_stages(config["stages"])
     bw = ", ".join(f"{k.replace('_', ' over ')} {v:g}" for k, v in mix["block_weights"].items())
     cal = config["calibration"]
     curve = ("\nThe held-out curve scores the network as it was at each of its steps, before this calibration."

@@ -17,8 +17,8 @@ from .. import cmask
 from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, weights_of
 from ..scoring import si_sdr
 from .codecs import code_many
-from .common import (checked_recipe, in_one_blas_thread, recipe_parser, recipe_sources, save_model, seed_everything,
-                     source_hours, train_stages, unsplit_sources, write_card)
+from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_parser, recipe_sources, save_model,
+                     seed_everything, source_hours, train_stages, unsplit_sources, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
@@ -281,8 +281,7 @@ def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
     net, stft, mix, codecs = config["network"], config["stft"], config["mixing"], config["codecs"]
     steps = sum(s["steps"] for s in config["stages"])
-    stages = "; ".join(f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
-                       f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}" for s in config["stages"])
+    stages = describe_stages(config["stages"])
     bands = config["bands"]
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
