@@ -107,6 +107,67 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
+FIRST_STAGE_ONLY = TINY[:TINY.rindex("[[stage]]")]  # the tiny recipe without its last stage
+
+
+def test_a_run_started_from_the_model_of_its_first_stages_ends_as_a_run_from_scratch(
+        tmp_path: Path, example_wav: Path) -> None:
+    """--from-model: the tiny recipe, started from the (calibrated) model of its first stage alone,
+    makes the model that it makes from scratch, with the same held-out curve."""
+    keras = pytest.importorskip("keras")
+    from segmenter.training import recipe as recipes
+    from segmenter.training.continue_run import seed_from_model
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.train_segmenter import CURVE_COLUMNS, train, uncalibrated
+    first, whole = tmp_path / "first.toml", tmp_path / "whole.toml"
+    first.write_text(FIRST_STAGE_ONLY)
+    whole.write_text(TINY)
+    pools, cache = tiny_pools(example_wav), tmp_path / "cache"
+    train(recipes.load(first), tmp_path / "first", cache, pools, pools)
+    train(recipes.load(whole), tmp_path / "scratch", cache, pools, pools)
+    assert seed_from_model(recipes.load(whole), tmp_path / "first", tmp_path / "continued", CURVE_COLUMNS,
+                           uncalibrated) == 1
+    with pytest.raises(RecipeError, match="already holds a run"):
+        seed_from_model(recipes.load(whole), tmp_path / "first", tmp_path / "continued", CURVE_COLUMNS, uncalibrated)
+    train(recipes.load(whole), tmp_path / "continued", cache, pools, pools)
+    configs, networks = [], []
+    for d in ("scratch", "continued"):  # compared before calibration, whose fit on this tiny model is ill-posed
+        configs.append(json.loads((tmp_path / d / "config.json").read_text()))
+        networks.append(keras.models.load_model(tmp_path / d / "model.keras", compile=False))
+        uncalibrated(networks[-1], configs[-1])
+    for a, b in zip(*(n.get_weights() for n in networks)):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+    assert [r["step"] for r in configs[1]["heldout_curve"]] == [2, 3]
+    assert configs[1]["heldout_curve"] == configs[0]["heldout_curve"]
+
+
+def test_a_run_starts_from_a_model_only_when_its_recipe_adds_stages_to_the_models(tmp_path: Path) -> None:
+    from segmenter.training import recipe as recipes
+    from segmenter.training.continue_run import base_recipe
+    from segmenter.training.recipe import RecipeError
+    first = tmp_path / "first.toml"
+    first.write_text(FIRST_STAGE_ONLY)
+    base = recipes.load(first)
+    config = {"recipe": str(first), "recipe_sha256": base.sha256, "stages": [vars(s) for s in base.stages]}
+
+    def recipe(text: str):
+        path = tmp_path / "r.toml"
+        path.write_text(text)
+        return recipes.load(path)
+    assert base_recipe(recipe(TINY), config) == base
+    with pytest.raises(RecipeError, match="differs .* in sources"):
+        base_recipe(recipe(TINY.replace("wesnoth = 1.0", "wesnoth = 2.0")), config)
+    with pytest.raises(RecipeError, match="stages do not begin"):
+        base_recipe(recipe(TINY.replace("lr = 1e-3", "lr = 2e-3")), config)
+    with pytest.raises(RecipeError, match="stages do not begin"):
+        base_recipe(recipe(FIRST_STAGE_ONLY), config)  # adds no stage
+    with pytest.raises(RecipeError, match="model's stages"):
+        base_recipe(recipe(TINY), dict(config, stages=[dict(config["stages"][0], steps=4)]))
+    first.write_text(FIRST_STAGE_ONLY + "# edited\n")
+    with pytest.raises(RecipeError, match="has changed"):
+        base_recipe(recipe(TINY), config)
+
+
 class Killed(RuntimeError):
     pass
 

@@ -33,6 +33,13 @@ def fold_into_output(model, temperature: float, bias: np.ndarray) -> None:
     last.set_weights([w / temperature, b / temperature + bias])
 
 
+def unfold_from_output(model, temperature: float, bias: np.ndarray) -> None:
+    """Undo `fold_into_output`: the network as training left it."""
+    last = [l for l in model.layers if l.name.startswith("conv")][-1]
+    w, b = last.get_weights()
+    last.set_weights([w * temperature, (b - bias) * temperature])
+
+
 def expected_calibration_error(p: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
     """Mean |predicted - observed| frequency of speech over equal-width probability bins, weighted by frames."""
     idx = np.minimum((p * bins).astype(int), bins - 1)

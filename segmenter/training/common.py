@@ -255,7 +255,23 @@ def recipe_parser(prog: str, doc: str | None, example: str) -> argparse.Argument
     ap.add_argument("--recipe", type=Path, required=True, help=f"the recipe file (TOML), e.g. {example}")
     ap.add_argument("--out", type=Path, help="model folder to write (default: pretrained/<the recipe's name>)")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where packages and decoded audio are kept")
+    ap.add_argument("--from-model", type=Path, metavar="DIR",
+                    help="a model folder whose recipe is this one with fewer stages (e.g. a shipped model): "
+                         "start after those stages from its network instead of training them again")
     return ap
+
+
+def start_from_model(ap: argparse.ArgumentParser, args: argparse.Namespace, recipe: Recipe, out: Path,
+                     curve_columns: Sequence[str], untrained: Callable | None = None) -> None:
+    """With --from-model, seed the run's checkpoint from that model (`continue_run`), or a usage error."""
+    if not args.from_model:
+        return
+    from .continue_run import seed_from_model
+    try:
+        k = seed_from_model(recipe, args.from_model, out, curve_columns, untrained)
+    except (RecipeError, OSError, KeyError, ValueError) as e:
+        ap.error(str(e))
+    print(f"starting at stage {k + 1} of {len(recipe.stages)} from {args.from_model}", flush=True)
 
 
 def checked_recipe(ap: argparse.ArgumentParser, args: argparse.Namespace, task: str,

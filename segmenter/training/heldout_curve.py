@@ -36,10 +36,7 @@ class HeldoutCurve:
             return
         metrics = self.score(model)
         values = [float(metrics[c]) for c in self.columns[1:]]
-        if not self.path.exists():
-            self.path.write_text("\t".join(self.columns) + "\n")
-        with self.path.open("a") as f:
-            f.write("\t".join([str(step), *(f"{v:.3f}" for v in values)]) + "\n")
+        write_curve(self.path, self.columns[1:], [dict(zip(self.columns, (step, *values)))])
         print(f"held-out after step {step}: " + ", ".join(f"{c} {v:.3f}" for c, v in zip(self.columns[1:], values)),
               flush=True)
 
@@ -49,3 +46,12 @@ class HeldoutCurve:
             return []
         lines = self.path.read_text().splitlines()[1:]
         return [dict(zip(self.columns, (int(v[0]), *map(float, v[1:])))) for v in (line.split("\t") for line in lines)]
+
+
+def write_curve(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> None:
+    """Append `rows` (config.json's form: "step" and `columns`) to the curve file, with its header if new."""
+    if not path.exists():
+        path.write_text("\t".join(("step", *columns)) + "\n")
+    with path.open("a") as f:
+        for row in rows:
+            f.write("\t".join([str(row["step"]), *(f"{float(row[c]):.3f}" for c in columns)]) + "\n")

@@ -185,16 +185,15 @@ def coded_bank(pools: dict[str, Pool], codecs: list[str], n: int, seconds: float
     """`coded_programmes`, kept in `cache` under a name made from everything that shapes them."""
     digest = hashlib.sha256(json.dumps([key, codecs, n, seconds, seed, mix.to_json()]).encode()).hexdigest()[:16]
     path = cache / "coded" / f"bank-{digest}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return [(a.astype(np.float32) / 32767, y) for a, y in zip(z["audio"], z["labels"])]
-    bank = coded_programmes(pools, codecs, n, seconds, seed, mix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, audio=np.stack([np.clip(a, -1, 1) * 32767 for a, _ in bank]).astype(np.int16),
-             labels=np.stack([y for _, y in bank]))
-    tmp.rename(path)
-    return bank
+    if not path.exists():
+        bank = coded_programmes(pools, codecs, n, seconds, seed, mix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, audio=np.stack([np.clip(a, -1, 1) * 32767 for a, _ in bank]).astype(np.int16),
+                 labels=np.stack([y for _, y in bank]))
+        tmp.rename(path)
+    with np.load(path) as z:  # read back even when just made, so that a run with a fresh cache trains on the same
+        return [(a.astype(np.float32) / 32767, y) for a, y in zip(z["audio"], z["labels"])]
 
 
 def label_runs(labels: np.ndarray) -> list[tuple[float, float, str]]:

@@ -19,9 +19,9 @@ from ..frames import FRAME_RATE
 from ..network import NetSpec, NumpyNet, conv_weights, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
-from .calibration import expected_calibration_error, fit_scaling, fold_into_output
+from .calibration import expected_calibration_error, fit_scaling, fold_into_output, unfold_from_output
 from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_parser, recipe_sources, save_model,
-                     seed_everything, source_hours, train_stages, unsplit_sources, write_card)
+                     seed_everything, source_hours, start_from_model, train_stages, unsplit_sources, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
@@ -154,6 +154,12 @@ log-likelihood on {cal['programmes']} held-out programmes and folded into the we
 is the natural threshold.{curve}"""
 
 
+def uncalibrated(model, config: dict) -> None:
+    """The network of a model folder as training left it, before its calibration."""
+    cal = config["calibration"]
+    unfold_from_output(model, cal["temperature"], np.asarray(cal["bias"], np.float32))
+
+
 def check_recipe(recipe: Recipe) -> None:
     """Raise on mixing, a [loss] table or a network this trainer cannot use."""
     ProgrammeMix.from_recipe(recipe.mixing)
@@ -170,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="with --heldout-only: the same held-out programmes without codecs or channel effects")
     args = ap.parse_args(argv)
     recipe, out = checked_recipe(ap, args, "segmentation", check_recipe, writes_model=not args.heldout_only)
+    if not args.heldout_only:
+        start_from_model(ap, args, recipe, out, CURVE_COLUMNS, untrained=uncalibrated)
     mix = ProgrammeMix.from_recipe(recipe.mixing)
     train_pools, val_pools = pools_for(recipe, args.cache, mix.speech_clips)
     if args.heldout_only:

@@ -18,7 +18,7 @@ from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, weights_of
 from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_parser, recipe_sources, save_model,
-                     seed_everything, source_hours, train_stages, unsplit_sources, write_card)
+                     seed_everything, source_hours, start_from_model, train_stages, unsplit_sources, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
@@ -371,5 +371,6 @@ def main(argv: list[str] | None = None) -> None:
     ap = recipe_parser("python -m segmenter train-separator", __doc__, "recipes/separator-v2.toml")
     args = ap.parse_args(argv)
     recipe, out = checked_recipe(ap, args, "separation", check_recipe)
+    start_from_model(ap, args, recipe, out, CURVE_COLUMNS)
     train_pools, val_pools = pools_for(recipe, args.cache, MixShares.from_recipe(recipe.mixing).speech_clips)
     in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
