@@ -168,6 +168,26 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert y.shape == (5000,) and np.all(np.isfinite(y))
 
 
+def test_a_stage_may_set_its_own_loss_weights(tmp_path: Path) -> None:
+    """A stage's `loss` overrides the recipe's [loss] in that stage alone, and the card says so."""
+    from segmenter.training import recipe as recipes
+    from segmenter.training.common import describe_stages
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.train_separator_v2 import check_recipe, loss_weights
+    added = "[[stage]]\nsteps = 1\nbatch = 3\nseconds = 1.5\nlr = 1e-4\nloss = {{ {} }}\n"
+    path = tmp_path / "r.toml"
+    path.write_text(TINY + added.format("log_mel_bels = 2.0, complex = 10"))
+    recipe = recipes.load(path)
+    check_recipe(recipe)
+    assert loss_weights(recipe, recipe.stages[0])["log_mel_bels"] == 0.5
+    assert loss_weights(recipe, recipe.stages[1]) == dict(loss_weights(recipe), log_mel_bels=2.0, complex=10.0)
+    assert describe_stages([vars(s) for s in recipe.stages]).endswith("loss weights log_mel_bels 2, complex 10")
+    for bad in ("mel = 1.0", "complex = -1.0"):
+        path.write_text(TINY + added.format(bad))
+        with pytest.raises(RecipeError):
+            check_recipe(recipes.load(path))
+
+
 def test_log_mel_distance_weighs_quiet_residue_down_to_its_floor() -> None:
     """Zero for the speech itself; residue 20 dB under the speech in every band costs about 0.04 bels,
     while SI-SDR would call it 20 dB; below the floor (30 dB under the mixture's mean) nothing counts."""
@@ -197,7 +217,7 @@ def test_a_recipe_with_unknown_or_negative_loss_weights_is_refused(tmp_path: Pat
         with pytest.raises(recipes.RecipeError, match=message):
             check_recipe(recipes.load(path))
     segmenter_recipe = recipes.load(recipes.REPO / "recipes" / f"{DEFAULT_SEGMENTER}.toml")
-    with pytest.raises(recipes.RecipeError, match=r"\[loss\]"):
+    with pytest.raises(recipes.RecipeError, match="loss weights are a separator"):
         check_segmenter_recipe(dataclasses.replace(segmenter_recipe, loss={"log_mel_bels": 1.0}))
 
 

@@ -161,6 +161,9 @@ def test_a_run_starts_from_a_model_only_when_its_recipe_adds_stages_to_the_model
         base_recipe(recipe(TINY.replace("lr = 1e-3", "lr = 2e-3")), config)
     with pytest.raises(RecipeError, match="stages do not begin"):
         base_recipe(recipe(FIRST_STAGE_ONLY), config)  # adds no stage
+    from segmenter.training.train_segmenter import check_recipe
+    with pytest.raises(RecipeError, match="loss weights are a separator"):
+        check_recipe(recipe(TINY + "loss = { complex = 1.0 }\n"))  # in the last stage
     with pytest.raises(RecipeError, match="model's stages"):
         base_recipe(recipe(TINY), dict(config, stages=[dict(config["stages"][0], steps=4)]))
     first.write_text(FIRST_STAGE_ONLY + "# edited\n")
@@ -194,10 +197,13 @@ def test_a_stopped_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
         return rng.normal(size=(2, 10, 4)).astype(np.float32), rng.integers(0, 3, size=(2, 10)).astype(np.int32)
 
     def run(folder: str, kill: bool = False):
-        return train_stages(spec, "sparse_categorical_crossentropy", stages, lambda s, r: batch(s, r, kill),
+        return train_stages(spec, lambda stage: losses.append(stage) or "sparse_categorical_crossentropy", stages,
+                            lambda s, r: batch(s, r, kill),
                             tmp_path / folder, 5)
+    losses = []  # the stages whose loss train_stages asked for
     keras.utils.set_random_seed(0)
     whole = run("a")
+    assert losses == stages
     keras.utils.set_random_seed(0)
     with pytest.raises(Killed):
         run("b", kill=True)
@@ -229,7 +235,7 @@ def test_a_stage_with_average_last_ends_with_the_mean_of_its_last_checkpoints(tm
 
     def run(stages, folder: str, after_epoch=None):
         keras.utils.set_random_seed(0)
-        return train_stages(spec, "sparse_categorical_crossentropy", stages, batch, tmp_path / folder, 5,
+        return train_stages(spec, lambda stage: "sparse_categorical_crossentropy", stages, batch, tmp_path / folder, 5,
                             after_epoch=after_epoch)
 
     def kill(model, stage: int, epoch: int) -> None:

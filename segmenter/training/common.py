@@ -56,7 +56,8 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
 CHECKPOINT = "checkpoint"
 
 
-def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callable[[Stage, np.random.Generator], tuple],
+def train_stages(spec: NetSpec, loss: Callable[[Stage], object], stages: Sequence[Stage],
+                 batch_fn: Callable[[Stage, np.random.Generator], tuple],
                  out_dir: Path, seed: int, init_scale: float = 1.0, build: Callable = build_keras,
                  after_epoch: Callable | None = None):
     """Train through `stages`, each with its own cosine learning rate, and return the final model.
@@ -65,7 +66,8 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
     `out_dir/checkpoint`, and a run started again on the same `out_dir` resumes from there: batch
     i of a stage's epoch e is always drawn from the same seed, so a resumed run sees what an
     unbroken one would. The checkpoint is removed once the model of record is written.
-    `build(spec, init_scale)` makes the Keras model (another network family than `NetSpec`'s).
+    `loss(stage)` is the stage's Keras loss. `build(spec, init_scale)` makes the Keras model (another
+    network family than `NetSpec`'s).
     `after_epoch(model, stage, epoch)` runs after each checkpoint (epochs count from 0 in each stage);
     at the end of a stage with `average_last` it sees the averaged weights the stage ends with.
     """
@@ -83,7 +85,7 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
             continue
         first = state["epoch"] if s == state["stage"] else 0
         if first:
-            model = keras.models.load_model(ckpt / "model.keras", custom_objects={"loss": loss})
+            model = keras.models.load_model(ckpt / "model.keras", custom_objects={"loss": loss(stage)})
         else:
             fresh = build(spec, init_scale)
             if model is not None:
@@ -92,7 +94,7 @@ def train_stages(spec: NetSpec, loss, stages: Sequence[Stage], batch_fn: Callabl
                 fresh.set_weights(keras.models.load_model(ckpt / "model.keras", compile=False).get_weights())
             model = fresh
             schedule = keras.optimizers.schedules.CosineDecay(stage.lr, stage.steps, alpha=stage.lr_floor)
-            model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss)
+            model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss(stage))
         data = make_dataset(lambda rng, st=stage: batch_fn(st, rng), stage.checkpoint_steps, [seed, s], first)
         callbacks = [_checkpoint(ckpt, s, stage)]
         if after_epoch:
@@ -134,6 +136,8 @@ def describe_stages(stages: Sequence[dict]) -> str:
     def one(s: dict) -> str:
         text = (f"{s['steps']} steps of {s['batch']} x {s['seconds']:g} s examples, learning rate "
                 f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}")
+        if s.get("loss"):
+            text += ", loss weights " + ", ".join(f"{k} {v:g}" for k, v in s["loss"].items())
         if s.get("average_last"):
             text += (f", ending with the mean of its weights at every {s['checkpoint_steps']}th step "
                      f"of its last {s['average_last']}")

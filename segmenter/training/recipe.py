@@ -22,7 +22,8 @@ class RecipeError(ValueError):
 @dataclass(frozen=True)
 class Stage:
     """`steps` batches of `batch` examples of `seconds` each, with a cosine learning rate from
-    `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`. With `average_last`, the
+    `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`; `loss` weights that override
+    the recipe's in this stage (a stage added to a model's recipe may train on another loss). With `average_last`, the
     stage ends with the mean of the weights at its checkpoints in its last `average_last` steps
     (stochastic weight averaging: one step's weights vary with its last few batches)."""
     steps: int
@@ -32,6 +33,7 @@ class Stage:
     lr_floor: float = 0.05
     checkpoint_steps: int = 250
     average_last: int = 0
+    loss: dict[str, float] = field(default_factory=dict)  # a separator's loss weights in this stage, over [loss]'s
 
     def __post_init__(self) -> None:
         if min(self.steps, self.batch, self.checkpoint_steps) < 1 or self.seconds <= 0 or self.lr <= 0:

@@ -163,8 +163,8 @@ def uncalibrated(model, config: dict) -> None:
 def check_recipe(recipe: Recipe) -> None:
     """Raise on mixing, a [loss] table or a network this trainer cannot use."""
     ProgrammeMix.from_recipe(recipe.mixing)
-    if recipe.loss:
-        raise RecipeError(f"recipe {recipe.path}: [loss] weights are a separator recipe's (this trainer's are fixed)")
+    if recipe.loss or any(s.loss for s in recipe.stages):
+        raise RecipeError(f"recipe {recipe.path}: loss weights are a separator recipe's (this trainer's are fixed)")
     network(recipe)
 
 
@@ -207,7 +207,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     heldout = heldout_dir(recipe, cache, val_pools, mix)
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
                          lambda model: score_heldout(NumpyNet(spec, conv_weights(model, spec)), heldout))
-    model = train_stages(spec, "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed,
+    model = train_stages(spec, lambda stage: "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), after_epoch=curve)
     n_cal = recipe.heldout["calibration"]
     val_bank = (coded_bank(val_pools, codecs, max(1, n_cal // 4), 8.0, recipe.seed, mix, cache, "heldout" + data_key)

@@ -154,14 +154,15 @@ def _compressed(re, im, scale):
     return ops.power(power, cmask.COMPRESS / 2), re * gain, im * gain
 
 
-def loss_weights(recipe: Recipe) -> dict[str, float]:
-    """LOSS_WEIGHTS with the recipe's [loss] overrides."""
-    unknown = sorted(set(recipe.loss) - set(LOSS_WEIGHTS))
+def loss_weights(recipe: Recipe, stage: Stage | None = None) -> dict[str, float]:
+    """LOSS_WEIGHTS with the recipe's [loss] overrides, and then `stage`'s."""
+    overrides = {**recipe.loss, **(stage.loss if stage else {})}
+    unknown = sorted(set(overrides) - set(LOSS_WEIGHTS))
     if unknown:
-        raise RecipeError(f"recipe {recipe.path}: unknown [loss] weights {unknown} (known: {sorted(LOSS_WEIGHTS)})")
-    weights = {**LOSS_WEIGHTS, **{k: float(v) for k, v in recipe.loss.items()}}
+        raise RecipeError(f"recipe {recipe.path}: unknown loss weights {unknown} (known: {sorted(LOSS_WEIGHTS)})")
+    weights = {**LOSS_WEIGHTS, **{k: float(v) for k, v in overrides.items()}}
     if min(weights.values()) < 0:
-        raise RecipeError(f"recipe {recipe.path}: [loss] weights must not be negative: {weights}")
+        raise RecipeError(f"recipe {recipe.path}: loss weights must not be negative: {weights}")
     return weights
 
 
@@ -285,10 +286,12 @@ def describe(config: dict) -> str:
     bands = config["bands"]
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
+    in_stages = any(s.get("loss", {}).get("log_mel_bels") for s in config["stages"])
     log_mel = (f" + {w['log_mel_bels']:g} x the mean absolute log-mel distance in bels ({ASR_MEL['n_mels']} mel bands from "
                f"{ASR_MEL['fmin']:g} to {ASR_MEL['fmax']:g} Hz, pocketsphinx's front end; band powers floored "
                f"{-10 * np.log10(config['loss']['log_mel_floor']):g} dB below the mixture's mean)"
-               if w.get("log_mel_bels") else "")
+               + (", its weight set per stage below" if in_stages else "")
+               if w.get("log_mel_bels") or in_stages else "")
     snr = config["mixture"]["snr_db"]
     zeros = (f"\n{mix['digital_silence']:.0%} of all examples hold a stretch of exact zeros in input and target "
              f"({ZERO_SECONDS[0]:g}-{ZERO_SECONDS[1]:g} s, at the start one time in three)."
@@ -335,7 +338,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
                          lambda model: evaluate(cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model))), heldout))
     weights = loss_weights(recipe)
-    model = train_stages(spec, make_loss(weights), recipe.stages, batch, out, recipe.seed,
+    model = train_stages(spec, lambda stage: make_loss(loss_weights(recipe, stage)), recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve)
     save_model(model, spec, out, exporter=export)
     metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout)
@@ -362,7 +365,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
 def check_recipe(recipe: Recipe) -> None:
     """Raise on mixing shares, loss weights or a network this trainer cannot use."""
     MixShares.from_recipe(recipe.mixing)
-    loss_weights(recipe)
+    for stage in recipe.stages:
+        loss_weights(recipe, stage)
     network(recipe)
 
 
