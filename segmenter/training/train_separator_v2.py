@@ -287,10 +287,10 @@ def describe(config: dict) -> str:
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
     in_stages = any(s.get("loss", {}).get("log_mel_bels") for s in config["stages"])
-    log_mel = (f" + {w['log_mel_bels']:g} x the mean absolute log-mel distance in bels ({ASR_MEL['n_mels']} mel bands from "
+    weight = f"{w['log_mel_bels']:g} x" if w.get("log_mel_bels") else "(in the stages that weight it, below)"
+    log_mel = (f" + {weight} the mean absolute log-mel distance in bels ({ASR_MEL['n_mels']} mel bands from "
                f"{ASR_MEL['fmin']:g} to {ASR_MEL['fmax']:g} Hz, pocketsphinx's front end; band powers floored "
                f"{-10 * np.log10(config['loss']['log_mel_floor']):g} dB below the mixture's mean)"
-               + (", its weight set per stage below" if in_stages else "")
                if w.get("log_mel_bels") or in_stages else "")
     snr = config["mixture"]["snr_db"]
     zeros = (f"\n{mix['digital_silence']:.0%} of all examples hold a stretch of exact zeros in input and target "
