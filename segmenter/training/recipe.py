@@ -23,9 +23,9 @@ class RecipeError(ValueError):
 class Stage:
     """`steps` batches of `batch` examples of `seconds` each, with a cosine learning rate from
     `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`; `loss` weights that override
-    the recipe's in this stage (a stage added to a model's recipe may train on another loss). With `average_last`, the
-    stage ends with the mean of the weights at its checkpoints in its last `average_last` steps
-    (stochastic weight averaging: one step's weights vary with its last few batches)."""
+    the recipe's in this stage (a stage added to a model's recipe may train on another loss). With
+    `average_last`, the stage ends with the mean of the weights at its checkpoints in its last
+    `average_last` steps (stochastic weight averaging: one step's weights vary with its last few batches)."""
     steps: int
     batch: int
     seconds: float
