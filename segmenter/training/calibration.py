@@ -25,17 +25,22 @@ def fit_scaling(log_probs: np.ndarray, labels: np.ndarray) -> tuple[float, np.nd
     return float(np.exp(best.x[0])), best.x[1:].astype(np.float32)
 
 
+def _output_layer(model):
+    """The Keras model's last convolution, whose logits the softmax turns into probabilities."""
+    return [l for l in model.layers if l.name.startswith("conv")][-1]
+
+
 def fold_into_output(model, temperature: float, bias: np.ndarray) -> None:
     """Scale the Keras model's last convolution so that its softmax gives the calibrated probabilities:
     softmax((Wx + b) / T + c) is softmax(W/T x + (b/T + c))."""
-    last = [l for l in model.layers if l.name.startswith("conv")][-1]
+    last = _output_layer(model)
     w, b = last.get_weights()
     last.set_weights([w / temperature, b / temperature + bias])
 
 
 def unfold_from_output(model, temperature: float, bias: np.ndarray) -> None:
     """Undo `fold_into_output`: the network as training left it."""
-    last = [l for l in model.layers if l.name.startswith("conv")][-1]
+    last = _output_layer(model)
     w, b = last.get_weights()
     last.set_weights([w * temperature, (b - bias) * temperature])
 

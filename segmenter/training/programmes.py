@@ -192,7 +192,7 @@ def coded_bank(pools: dict[str, Pool], codecs: list[str], n: int, seconds: float
         np.savez(tmp, audio=np.stack([np.clip(a, -1, 1) * 32767 for a, _ in bank]).astype(np.int16),
                  labels=np.stack([y for _, y in bank]))
         tmp.rename(path)
-    with np.load(path) as z:  # read back even when just made, so that a run with a fresh cache trains on the same
+    with np.load(path) as z:  # read back even when just made: a fresh cache then trains on the int16 audio a rerun reads
         return [(a.astype(np.float32) / 32767, y) for a, y in zip(z["audio"], z["labels"])]
 
 
