@@ -27,6 +27,8 @@ Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at
   deepfilternet    : DeepFilterNet3, attenuation limit 100 dB (systems/sep_deepfilternet.py)
 With --grid LIMIT_DB:SHARE ..., the ASR track with each attenuation limit and mix-back share instead of
 its defaults, one system each, next to --systems (to choose the defaults: on dev, as issue 26 says).
+With --candidate NAME=DIR ..., the ASR track with the separator model in DIR, one system each (to
+choose among trained separators in one run: on held-out material).
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
 and kind, and for the clean ones; words invented per minute of background alone.
 
@@ -267,6 +269,17 @@ def add_grid_system(spec: str) -> str:
     return name
 
 
+def add_candidate_system(spec: str) -> str:
+    """`NAME=DIR` -> the name of a new system: the ASR track, with its defaults, from the separator in DIR."""
+    name, sep, model_dir = spec.partition("=")
+    if not sep or not name or not Path(model_dir, "config.json").exists():
+        raise SystemExit(f"--candidate takes NAME=DIR, DIR a separator model folder, not {spec!r}")
+    system = f"ours-speech-only@{name}"
+    SYSTEMS[system] = (MAIN_PY, "sep_ours.py", "--speech-only", "--model", str(Path(model_dir).resolve()))
+    LABELS[system] = f"ours, separate=true&speechOnly=true, separator {name}"
+    return system
+
+
 def asr_track_checks(sc: dict, mix: dict, dfn: dict) -> list[tuple[str, float, float, bool]]:
     """The issue's three acceptance lines for a track given to ASR: (name, value, bound, met)."""
     return [
@@ -382,6 +395,8 @@ def main() -> None:
     ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout)")
     ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
                     help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
+    ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
+                    help="also the ASR track from each separator model folder, e.g. v6=pretrained/separator-v6")
     ap.add_argument("--score-only", action="store_true", help="rescore the saved recognition results")
     ap.add_argument("--cores", nargs="+", default=[CPU], metavar="CPU",
                     help="cores to run systems on, one system per core at a time (default: BENCH_CPU's, %(default)s)")
@@ -402,7 +417,8 @@ def main() -> None:
     work = args.out / "asr" / args.material
     items_dir = work / "items"
     suffix = ("_grid" if args.grid else "") + ("" if args.material == "dev" else "_heldout")
-    systems = list(dict.fromkeys(args.systems + [add_grid_system(g) for g in args.grid]))
+    systems = list(dict.fromkeys(args.systems + [add_grid_system(g) for g in args.grid]
+                                 + [add_candidate_system(c) for c in args.candidate]))
     if args.score_only:
         items = json.loads((work / "items.json").read_text())
     else:

@@ -1,5 +1,6 @@
 """Our separator, in the main venv: segmenter.separation.Separator.load().separate(mix_path, out_wav)
-(writes a 16 kHz mono WAV with the mixture's duration). Model: $SEPARATOR_MODEL / its default.
+(writes a 16 kHz mono WAV with the mixture's duration). Model: --model DIR, else $SEPARATOR_MODEL /
+its default.
 With --speech-only, as the app's separate=true&speechOnly=true (segment_and_separate): the ASR
 track, with the engine's default attenuation limit and mix-back unless --attenuation-limit /
 --mix-back say otherwise, and the segmenter's segmentation of the mixture (default smoothing)
@@ -16,16 +17,17 @@ from _common import parse_sep_args, run_separation  # noqa: E402
 def main():
     from segmenter.asr_track import HELP, AsrTrack
 
-    def asr_options(ap):
+    def options(ap):
+        ap.add_argument("--model", default=None, help="separator model folder (default: the engine's)")
         for name in AsrTrack.names():
             ap.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(AsrTrack(), name),
                             help=f"With --speech-only. {HELP[name]}")
-    args = parse_sep_args(__doc__, ("--speech-only",), asr_options)
+    args = parse_sep_args(__doc__, ("--speech-only",), options)
     from segmenter.pipeline import Segmenter
     from segmenter.separation import Separator, segment_and_separate
     asr = AsrTrack(**{n: getattr(args, n) for n in AsrTrack.names()}).validate()
     t0 = time.perf_counter()
-    sep = Separator.load()
+    sep = Separator.load(args.model)
     segmenter = Segmenter.load() if args.speech_only else None
     load = time.perf_counter() - t0
 
