@@ -11,11 +11,10 @@ are artifacts?", Interspeech 2022). Two limits, applied to the mask per STFT bin
 Then the stretches the segmenter calls non-speech are silenced (separation._gate): where no one
 speaks, a recogniser hears silence rather than the background's remains, on which it invents words.
 
-The defaults were chosen for separator-v2 on the ASR benchmark's dev material (benchmarks/asr_quality.py
---grid, benchmarks/RESULTS.md): no attenuation limit and no mix-back had the lowest noisy WER of the
-settings tried (100 / 18 / 12 / 6 dB, mix-back 0 / 0.25 / 0.5), with the same clean-speech WER and
-the fewest invented words, and again with segmenter-v6's gate on held-out material (--material
-heldout). The ASR track is then the separated track gated to the speech; the knobs
+The defaults, no attenuation limit and no mix-back, had the lowest noisy WER of the settings tried
+(benchmarks/asr_quality.py --grid: 100 / 18 / 12 / 6 dB, mix-back 0 / 0.25 / 0.5), on dev and on
+held-out material, with the same clean-speech WER and about as few invented words (figures in
+benchmarks/RESULTS.md). The ASR track is then the separated track gated to the speech; the knobs
 stay for recognisers that suffer more from a separator's damage than this one does.
 """
 from __future__ import annotations
