@@ -337,7 +337,6 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     heldout = heldout_set(val_pools, recipe, shares)
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
                          lambda model: evaluate(cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model))), heldout))
-    weights = loss_weights(recipe)
     model = train_stages(spec, lambda stage: make_loss(loss_weights(recipe, stage)), recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve)
     save_model(model, spec, out, exporter=export)
@@ -353,7 +352,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "receptive_field_frames": 2 * spec.context + 1,
               "sources": recipe.sources, "mixing": asdict(shares),
               "mixture": SEPARATION_MIX.to_json(), "codecs": {"names": codecs}, "heldout": recipe.heldout,
-              "loss": {"weights": weights, "si_sdr_cap_db": SI_SDR_CAP_DB, "asr_mel": ASR_MEL,
+              "loss": {"weights": loss_weights(recipe), "si_sdr_cap_db": SI_SDR_CAP_DB, "asr_mel": ASR_MEL,
                        "log_mel_floor": LOG_MEL_FLOOR},
               "stages": [vars(s) for s in recipe.stages], "heldout_curve": curve.rows()}
     sources = recipe_sources(recipe)
