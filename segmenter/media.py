@@ -17,6 +17,10 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 BYTES_PER_SAMPLE = 4  # float32
+# Downmixed before it is resampled: `-ac 1 -ar 16000` resamples every channel and then mixes
+# them, which for a stereo MP3 costs a tenth of the decode more (both are linear: the samples
+# agree to float rounding).
+DOWNMIX_RESAMPLE = f"aformat=sample_fmts=flt:channel_layouts=mono,aresample={SAMPLE_RATE}"
 
 
 class MediaError(Exception):
@@ -94,8 +98,7 @@ def stream_audio(path: str | os.PathLike, block_seconds: float = 30.0,
     """
     p = check_readable(path)
     cmd = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
-           "-i", str(p), "-map", "0:a:0", "-ac", "1", "-ar", str(SAMPLE_RATE),
-           "-f", "f32le", "-flush_packets", "0", "-"]
+           "-i", str(p), "-map", "0:a:0", "-af", DOWNMIX_RESAMPLE, "-f", "f32le", "-flush_packets", "0", "-"]
     # -flush_packets 0: ffmpeg fills its 32 KB output buffer before each write instead of writing
     # every decoded frame (about 1.6 KB) to the pipe, and waking this reader for each: a 1-hour
     # file took 134000 context switches and 0.5 s more CPU on either side.

@@ -25,10 +25,12 @@ for _k, _v in SINGLE_THREAD_ENV.items():
 
 
 def decode(path: str | os.PathLike, dtype: str = "float32") -> np.ndarray:
-    """Any ffmpeg-readable file -> 16 kHz mono samples (float32 in [-1, 1) or int16)."""
+    """Any ffmpeg-readable file -> 16 kHz mono samples (float32 in [-1, 1) or int16), downmixed
+    before resampling as the segmenter's decode is (segmenter.media.DOWNMIX_RESAMPLE), so that no
+    system's timing carries the costlier order."""
     fmt = "f32le" if dtype == "float32" else "s16le"
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(path),
-           "-map", "0:a:0", "-ac", "1", "-ar", str(SR), "-f", fmt, "-"]
+           "-map", "0:a:0", "-af", f"aformat=channel_layouts=mono,aresample={SR}", "-f", fmt, "-"]
     raw = subprocess.run(cmd, check=True, stdout=subprocess.PIPE).stdout
     return np.frombuffer(raw, dtype=np.float32 if dtype == "float32" else np.int16)
 
