@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from segmenter.media import SAMPLE_RATE  # noqa: E402
 from segmenter.training import recipe as recipes  # noqa: E402
 from segmenter.training.fetch import DEFAULT_CACHE  # noqa: E402
-from segmenter.training.train_segmenter import pools_for  # noqa: E402
+from segmenter.training.recipe_pools import pools_for  # noqa: E402
 from segmenter.training.train_separator_v2 import (MixShares, heldout_set, scored_kind,  # noqa: E402
                                                      speech_to_background_db)
 

@@ -138,12 +138,14 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     pytest.importorskip("keras")
     from test_training_recipe import tiny_pools
     from segmenter.training import recipe as recipes
+    from segmenter.training.recipe_pools import StagePools
     from segmenter.training.train_separator_v2 import train
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)  # one stage: each stage compiles the graph again (test_training_recipe covers several)
     pools = tiny_pools(example_wav)
     out = tmp_path / "model"
-    metrics = train(recipes.load(path), out, tmp_path / "cache", pools, pools)
+    recipe = recipes.load(path)
+    metrics = train(recipe, out, tmp_path / "cache", StagePools(recipe, lambda selection: pools), pools)
     config = json.loads((out / "config.json").read_text())
     assert config["recipe_sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
     assert config["recipe"] == str(path)

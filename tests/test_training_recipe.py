@@ -353,6 +353,40 @@ def test_a_recipe_with_unknown_keys_or_sources_is_refused(tmp_path: Path) -> Non
         load(tmp_path / "missing.toml")
 
 
+def test_a_stage_may_draw_on_its_own_sources_and_the_held_out_pools_stay_the_recipes(tmp_path: Path) -> None:
+    """A stage's `sources` weigh over [sources] (0 leaves one out); its training pools are loaded when
+    its selection differs from the last stage's, one selection at a time; a source only a stage draws
+    on is fetched and credited but never held out; the segmenter's trainer refuses such a stage."""
+    from segmenter.training import train_segmenter
+    from segmenter.training.common import describe_stages, recipe_sources, source_hours
+    from segmenter.training.recipe import RecipeError, load
+    from segmenter.training.recipe_pools import StagePools
+    from test_training_data import fake_pool
+    path = tmp_path / "r.toml"
+    path.write_text(TINY + "\n[[stage]]\nsteps = 1\nbatch = 2\nseconds = 2.0\nlr = 1e-4\n"
+                           "sources = { nexuiz_sung = 0.5, wesnoth = 0 }\n")
+    recipe = load(path)
+    assert recipe.stage_sources(recipe.stages[0]) == recipe.sources
+    assert recipe.stage_sources(recipe.stages[2]) == {"festvox_ru": 1.0, "oad_ambient": 1.0, "nexuiz_sung": 0.5}
+    assert recipe.trained_sources == {"festvox_ru", "wesnoth", "oad_ambient", "nexuiz_sung"}
+    assert {s.id for s in recipe_sources(recipe)} == recipe.trained_sources
+    loaded = []
+    pools = StagePools(recipe, lambda selection: loaded.append(selection) or {"selection": selection})
+    got = [pools(stage)["selection"] for stage in recipe.stages]
+    assert loaded == [recipe.sources, recipe.stage_sources(recipe.stages[2])] and got[0] is got[1]
+    assert describe_stages([vars(s) for s in recipe.stages]).endswith("drawing on nexuiz_sung at 0.5, wesnoth at 0")
+    sources = [s for s in recipe_sources(recipe) if s.id == "nexuiz_sung"]
+    fake_pool(tmp_path, "nexuiz_sung", ["sound/cdtracks/digital-pursuit.ogg"], 3)
+    for validated in (set(recipe.sources), None):
+        held = source_hours(sources, tmp_path, "validate", validated)["nexuiz_sung"]["heldout"]
+        assert held == (0.0 if validated else pytest.approx(3 / 3600))
+    with pytest.raises(RecipeError, match="a stage's own sources are a separator recipe's"):
+        train_segmenter.check_recipe(recipe)
+    path.write_text(TINY + "\n[[stage]]\nsteps = 1\nbatch = 2\nseconds = 2.0\nlr = 1e-4\nsources = { wesnoth = -1 }\n")
+    with pytest.raises(RecipeError, match="source weights must be numbers from 0 up"):
+        load(path)
+
+
 def test_a_stage_runs_exactly_its_steps() -> None:
     """Checkpoints are whole Keras epochs: a short stage checkpoints at its end, an uneven one is refused."""
     from segmenter.training.recipe import RecipeError, Stage
@@ -428,6 +462,6 @@ def test_every_committed_recipe_passes_its_trainers_checks(path: Path) -> None:
     from segmenter.training.common import recipe_sources
     recipe = recipes.load(path)
     assert recipe.name == path.stem and f"recipes/{path.name}" in path.read_text()  # its "Made with" line
-    assert {s.id for s in recipe_sources(recipe)} == set(recipe.sources)
+    assert {s.id for s in recipe_sources(recipe)} == recipe.trained_sources
     trainer = train_segmenter if recipe.task == "segmentation" else train_separator_v2
     trainer.check_recipe(recipe)

@@ -138,6 +138,8 @@ def describe_stages(stages: Sequence[dict]) -> str:
                 f"{s['lr']:g} falling to {s['lr'] * s['lr_floor']:g}")
         if s.get("loss"):
             text += ", loss weights " + ", ".join(f"{k} {v:g}" for k, v in s["loss"].items())
+        if s.get("sources"):
+            text += ", drawing on " + ", ".join(f"{k} at {v:g}" for k, v in s["sources"].items())
         if s.get("average_last"):
             text += (f", ending with the mean of its weights at every {s['checkpoint_steps']}th step "
                      f"of its last {s['average_last']}")
@@ -154,9 +156,9 @@ def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export)
 
 
 def recipe_sources(recipe: Recipe) -> list[Source]:
-    """The sources a recipe draws on, in the order of `sources.SOURCES`."""
+    """The sources a recipe or one of its stages draws on, in the order of `sources.SOURCES`."""
     from .sources import SOURCES
-    return [s for s in SOURCES if s.id in recipe.sources]
+    return [s for s in SOURCES if s.id in recipe.trained_sources]
 
 
 def unsplit_sources(recipe: Recipe) -> str:
@@ -167,10 +169,11 @@ def unsplit_sources(recipe: Recipe) -> str:
     return choice
 
 
-def source_hours(sources: Sequence[Source], cache: Path, unsplit: str) -> dict[str, dict[str, float]]:
+def source_hours(sources: Sequence[Source], cache: Path, unsplit: str,
+                 validated: set[str] | None = None) -> dict[str, dict[str, float]]:
     """Per decoded source, the hours of clips that training draws on and that the held-out pools hold
-    (`unsplit` as `[heldout] unsplit_sources`), evaluation files left out; speech before the recipe's
-    speech-clip test."""
+    (`unsplit` as `[heldout] unsplit_sources`; none for a source outside `validated`, when given: one
+    that only a stage draws on), evaluation files left out; speech before the recipe's speech-clip test."""
     from .fetch import clip_hours, read_lock
     lock, skip = read_lock(), excluded()
     hours = {}
@@ -179,6 +182,8 @@ def source_hours(sources: Sequence[Source], cache: Path, unsplit: str) -> dict[s
             total, held = h
             whole = total if unsplit == "validate" else 0.0
             hours[src.id] = {"trained": total - held, "heldout": held} if held else {"trained": total, "heldout": whole}
+            if validated is not None and src.id not in validated:
+                hours[src.id]["heldout"] = 0.0
     return hours
 
 

@@ -25,7 +25,9 @@ class Stage:
     `lr` down to `lr * lr_floor`; a checkpoint every `checkpoint_steps`; `loss` weights that override
     the recipe's in this stage (a stage added to a model's recipe may train on another loss). With
     `average_last`, the stage ends with the mean of the weights at its checkpoints in its last
-    `average_last` steps (stochastic weight averaging: one step's weights vary with its last few batches)."""
+    `average_last` steps (stochastic weight averaging: one step's weights vary with its last few batches).
+    `sources` draw weights override the recipe's in this stage (0 leaves a source out), so that a
+    stage added to a model's recipe may train on more data; the held-out pools stay the recipe's."""
     steps: int
     batch: int
     seconds: float
@@ -34,8 +36,11 @@ class Stage:
     checkpoint_steps: int = 250
     average_last: int = 0
     loss: dict[str, float] = field(default_factory=dict)  # a separator's loss weights in this stage, over [loss]'s
+    sources: dict[str, float] = field(default_factory=dict)  # draw weights in this stage, over [sources]'
 
     def __post_init__(self) -> None:
+        if any(not isinstance(w, (int, float)) or w < 0 for w in self.sources.values()):
+            raise RecipeError(f"a stage's source weights must be numbers from 0 up: {self.sources}")
         if min(self.steps, self.batch, self.checkpoint_steps) < 1 or self.seconds <= 0 or self.lr <= 0:
             raise RecipeError(f"a stage needs positive steps, batch, seconds, lr and checkpoint_steps: {self}")
         object.__setattr__(self, "checkpoint_steps", min(self.checkpoint_steps, self.steps))
@@ -80,6 +85,15 @@ class Recipe:
             return str(self.path.resolve().relative_to(REPO))
         except ValueError:
             return str(self.path)
+
+    def stage_sources(self, stage: Stage) -> dict[str, float]:
+        """{source id: draw weight} that `stage` trains on: [sources] with the stage's overrides."""
+        return {k: float(w) for k, w in {**self.sources, **stage.sources}.items() if w > 0}
+
+    @property
+    def trained_sources(self) -> set[str]:
+        """The ids of every source some stage trains on."""
+        return {k for stage in self.stages for k in self.stage_sources(stage)} | set(self.sources)
 
     def record(self) -> dict[str, Any]:
         return {"recipe": self.relative_path, "recipe_sha256": self.sha256}

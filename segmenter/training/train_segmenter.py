@@ -26,6 +26,7 @@ from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
+from .recipe_pools import pools_for
 
 
 
@@ -36,22 +37,6 @@ def network(recipe: Recipe) -> NetSpec:
 
 def class_weights(recipe: Recipe) -> np.ndarray:
     return np.array([recipe.network.get("class_weights", {}).get(c, 1.0) for c in LABELS], np.float32)
-
-
-def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[dict[str, Pool], dict[str, Pool]]:
-    """(training, held-out) pools of the recipe's sources, fetched and decoded first if needed;
-    speech clips as `mixing.load_pools` keeps them, and sources too small to split as the recipe's
-    `unsplit_sources` says."""
-    from .fetch import build_all
-    from .mixing import load_pools
-    chosen = recipe_sources(recipe)
-    unknown = set(recipe.sources) - {s.id for s in chosen}
-    if unknown:
-        raise RecipeError(f"{recipe.path}: unknown sources {sorted(unknown)}")
-    unsplit = unsplit_sources(recipe)
-    build_all(cache, sources=chosen)
-    return (load_pools(cache, False, recipe.sources, speech_clips),
-            load_pools(cache, True, recipe.sources, speech_clips, unsplit))
 
 
 # The clean-channel held-out set: the same held-out voices and backgrounds, mixed as the recipe
@@ -161,10 +146,14 @@ def uncalibrated(model, config: dict) -> None:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing, a [loss] table or a network this trainer cannot use."""
+    """Raise on mixing, a [loss] table, a stage's own sources or a network this trainer cannot use."""
     ProgrammeMix.from_recipe(recipe.mixing)
     if recipe.loss or any(s.loss for s in recipe.stages):
         raise RecipeError(f"recipe {recipe.path}: loss weights are a separator recipe's (this trainer's are fixed)")
+    if any(s.sources for s in recipe.stages):
+        # its codec bank is coded once from the recipe's sources, before the stages
+        raise RecipeError(f"recipe {recipe.path}: a stage's own sources are a separator recipe's "
+                          f"(this trainer draws every stage from [sources])")
     network(recipe)
 
 
@@ -183,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.heldout_only:
         print(heldout_dir(recipe, args.cache, val_pools, mix, args.clean_channel))
         return
-    in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
+    in_one_blas_thread(train, recipe, out, args.cache, train_pools.of_recipe(), val_pools)
 
 
 def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], val_pools: dict[str, Pool]) -> dict:
@@ -228,7 +217,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages], "heldout": recipe.heldout,
-              "source_hours": source_hours(sources, cache, unsplit_sources(recipe)),
+              "source_hours": source_hours(sources, cache, unsplit_sources(recipe), set(recipe.sources)),
               "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal},
               "heldout_curve": curve.rows()}
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)

@@ -22,6 +22,7 @@ from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
+from .recipe_pools import StagePools, pools_for
 
 Kind = Literal["mixture", "clean", "speech-free"]
 MIN_SPEECH_FREE = 0.15
@@ -322,7 +323,7 @@ training sources' held-out clips (voices and recordings never trained on), with 
 and no codecs."""
 
 
-def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], val_pools: dict[str, Pool]) -> dict:
+def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_pools: dict[str, Pool]) -> dict:
     """Train, score and write the model folder; the held-out metrics."""
     import keras
     shares = MixShares.from_recipe(recipe.mixing)
@@ -331,7 +332,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     spec = network(recipe)
 
     def batch(stage: Stage, rng: np.random.Generator):
-        drawn = [example(train_pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
+        pools = train_pools(stage)
+        drawn = [example(pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
         return arrays(coded(drawn, codecs, shares.codec, rng))
 
     heldout = heldout_set(val_pools, recipe, shares)
@@ -356,7 +358,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
                        "log_mel_floor": LOG_MEL_FLOOR},
               "stages": [vars(s) for s in recipe.stages], "heldout_curve": curve.rows()}
     sources = recipe_sources(recipe)
-    config["source_hours"] = source_hours(sources, cache, unsplit_sources(recipe))
+    config["source_hours"] = source_hours(sources, cache, unsplit_sources(recipe), set(recipe.sources))
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)
     return metrics
 
@@ -370,7 +372,6 @@ def check_recipe(recipe: Recipe) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .train_segmenter import pools_for
     ap = recipe_parser("python -m segmenter train-separator", __doc__, "recipes/separator-v2.toml")
     args = ap.parse_args(argv)
     recipe, out = checked_recipe(ap, args, "separation", check_recipe)
