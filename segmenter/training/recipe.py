@@ -92,7 +92,7 @@ class Recipe:
 
     @property
     def trained_sources(self) -> set[str]:
-        """The ids of every source some stage trains on."""
+        """The ids of [sources] and of every source a stage trains on."""
         return {k for stage in self.stages for k in self.stage_sources(stage)} | set(self.sources)
 
     def record(self) -> dict[str, Any]:
