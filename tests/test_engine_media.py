@@ -34,6 +34,21 @@ def test_audio_formats_decode_to_16k_mono(example_wav: Path, tmp_path: Path, suf
     assert np.sqrt(np.mean(audio ** 2)) == pytest.approx(np.sqrt(np.mean(ref ** 2)), rel=0.2)
 
 
+@pytest.mark.parametrize("layout", ["stereo", "5.1", "3c"])  # 3c: three channels of no named layout
+def test_channels_are_mixed_as_ffmpegs_ac_1_mixes_them(example_wav: Path, tmp_path: Path, layout: str) -> None:
+    """The decode downmixes before it resamples; both are linear, so it gives `-ac 1 -ar 16000`'s samples."""
+    n = {"stereo": 2, "5.1": 6, "3c": 3}[layout]
+    pan = "|".join(f"c{i}={(i + 1) / n:.2f}*c0" for i in range(n))  # a different level in every channel
+    out = tmp_path / "multi.wav"
+    ffmpeg("-i", str(example_wav), "-af", f"pan={layout}|{pan},aresample=44100", "-c:a", "pcm_f32le", str(out))
+    ac1 = subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(out), "-ac", "1", "-ar", str(SAMPLE_RATE),
+                          "-f", "f32le", "-"], check=True, capture_output=True).stdout
+    reference = np.frombuffer(ac1, "<f4")
+    audio = read_audio(out)
+    assert len(audio) == len(reference) and np.abs(reference).max() > 0.01
+    np.testing.assert_allclose(audio, reference, atol=1e-6)
+
+
 @pytest.mark.parametrize("suffix", sorted(VIDEOS))
 def test_video_containers_give_their_audio_track(example_wav: Path, tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"v.{suffix}"
