@@ -4,9 +4,10 @@ band -> masked STFT -> inverse STFT, in NumPy, streamed in chunks with flat memo
 The STFT has a 512-point square-root Hann window and a 256-sample hop (32 ms / 16 ms at 16 kHz):
 at 50 % overlap the square-root Hann windows in analysis and synthesis add up to exactly one, so
 the inverse is a plain overlap-add and a mask of one gives back the input sample for sample.
-The network's complex mask has one value per band (`bands`: every bin below 2 kHz, ERB bands
-above), spread to the bins by interpolation; its magnitude is bounded by MAX_GAIN. A complex mask
-also corrects the phase, which a magnitude mask leaves as the mixture's.
+The network's complex mask has one value per band (`BandLayout`: every bin below 2 kHz, ERB bands
+above, unless the model's config.json says otherwise), spread to the bins by interpolation; its
+magnitude is bounded by MAX_GAIN. A complex mask also corrects the phase, which a magnitude mask
+leaves as the mixture's.
 
 Long inputs are processed in chunks of frames, each seen with the network's whole context on
 either side, so the output is the same as that of one pass over the whole input (to float
@@ -14,6 +15,8 @@ rounding), and memory does not grow with the input's length.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,23 +28,72 @@ from .media import SAMPLE_RATE
 from .separation import N_BINS, N_FFT, STFT_HOP, MaskLimit, Separator
 
 MODEL_KIND = "complex-mask"  # config.json "model": what Separator.load keys on
-FULL_BINS = 64  # bins 0-63: every bin up to 1.97 kHz
-ERB_BANDS = 32  # 2-8 kHz
-BANDS = FULL_BINS + ERB_BANDS
 MAX_GAIN = 1.2  # the mask's largest magnitude
 COMPRESS = 0.3  # the power-law compression of the phase features (and of the loss)
 WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
-N_FEATURES = BANDS + 2 * FULL_BINS
 CORE_FRAMES = 1875  # frames per chunk (30 s) besides the context either side
 
 
-def band_expansion() -> np.ndarray:
-    """(BANDS, N_BINS) interpolation from band values to bin values."""
-    return expansion(N_FFT, SAMPLE_RATE, FULL_BINS, ERB_BANDS)
+@dataclass(frozen=True)
+class BandLayout:
+    """The compact frequency axis: every bin below `full_bins`, then `erb_bands` ERB-spaced bands
+    up to 8 kHz. The network sees the phase (compressed real and imaginary parts) of the
+    full-resolution bins only, and above them one power per band, so harmonics are resolved up to
+    the last full bin. A model's config.json records its layout ("bands")."""
+    full_bins: int = 64  # bins 0-63: every bin up to 1.97 kHz
+    erb_bands: int = 32  # 2-8 kHz
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.full_bins, int) and isinstance(self.erb_bands, int)
+                and 2 <= self.full_bins < N_BINS - 1 and 1 <= self.erb_bands <= N_BINS - self.full_bins):
+            raise ValueError(f"a band layout needs whole numbers: 2 <= full_bins < {N_BINS - 1} and "
+                             f"1 <= erb_bands <= the bins above them: {self}")
+
+    @property
+    def bands(self) -> int:
+        return self.full_bins + self.erb_bands
+
+    @property
+    def n_features(self) -> int:
+        return self.bands + 2 * self.full_bins
+
+    def expansion(self) -> np.ndarray:
+        """(bands, N_BINS) interpolation from band values to bin values."""
+        return expansion(N_FFT, SAMPLE_RATE, self.full_bins, self.erb_bands)
+
+    def pooling(self) -> np.ndarray:
+        return pooling(N_FFT, SAMPLE_RATE, self.full_bins, self.erb_bands)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def features(self, spec: np.ndarray) -> np.ndarray:
+        """(frames, N_BINS) complex -> (frames, n_features): log power per band (scaled as the
+        segmenter's features), then the compressed real and imaginary parts of the full-resolution
+        bins (|X|^0.3 with X's phase), which show the network the phase it corrects."""
+        power = spec.real ** 2 + spec.imag ** 2
+        band_power = power @ self.pooling()
+        low = spec[:, :self.full_bins]
+        gain = (power[:, :self.full_bins] + 1e-12) ** ((COMPRESS - 1) / 2)
+        return np.concatenate(((10.0 * np.log10(band_power + 1e-10) + 40.0) / 20.0,
+                               low.real * gain, low.imag * gain), axis=1).astype(np.float32)
+
+    def bounded_mask(self, z: np.ndarray) -> np.ndarray:
+        """The network's (frames, 2 x bands) output -> complex (frames, bands) mask of magnitude
+        below MAX_GAIN: z's direction, its length through MAX_GAIN * tanh."""
+        re, im = z[:, :self.bands], z[:, self.bands:]
+        length = np.sqrt(re * re + im * im + 1e-8)
+        g = MAX_GAIN * np.tanh(length) / length
+        return (re * g + 1j * (im * g)).astype(np.complex64)
+
+    def apply_mask(self, spec: np.ndarray, band_mask: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
+        """The STFT times the band mask spread to the bins (then `limit`ed, per bin)."""
+        e = self.expansion()
+        mask = ((band_mask.real @ e) + 1j * (band_mask.imag @ e)).astype(np.complex64)
+        return spec * (limit(mask) if limit else mask)
 
 
-def band_pooling() -> np.ndarray:
-    return pooling(N_FFT, SAMPLE_RATE, FULL_BINS, ERB_BANDS)
+DEFAULT_BANDS = BandLayout()
 
 
 def frames_of(blocks: np.ndarray) -> np.ndarray:
@@ -75,50 +127,27 @@ def istft(spec: np.ndarray, length: int) -> np.ndarray:
     return synthesis_blocks(spec)[0][:length]
 
 
-def features(spec: np.ndarray) -> np.ndarray:
-    """(frames, N_BINS) complex -> (frames, N_FEATURES): log power per band (scaled as the
-    segmenter's features), then the compressed real and imaginary parts of the full-resolution
-    bins (|X|^0.3 with X's phase), which show the network the phase it corrects."""
-    power = spec.real ** 2 + spec.imag ** 2
-    band_power = power @ band_pooling()
-    low = spec[:, :FULL_BINS]
-    gain = (power[:, :FULL_BINS] + 1e-12) ** ((COMPRESS - 1) / 2)
-    return np.concatenate(((10.0 * np.log10(band_power + 1e-10) + 40.0) / 20.0,
-                           low.real * gain, low.imag * gain), axis=1).astype(np.float32)
-
-
-def bounded_mask(z: np.ndarray) -> np.ndarray:
-    """The network's (frames, 2 x BANDS) output -> complex (frames, BANDS) mask of magnitude
-    below MAX_GAIN: z's direction, its length through MAX_GAIN * tanh."""
-    re, im = z[:, :BANDS], z[:, BANDS:]
-    length = np.sqrt(re * re + im * im + 1e-8)
-    g = MAX_GAIN * np.tanh(length) / length
-    return (re * g + 1j * (im * g)).astype(np.complex64)
-
-
-def apply_mask(spec: np.ndarray, band_mask: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
-    """The STFT times the band mask spread to the bins (then `limit`ed, per bin)."""
-    e = band_expansion()
-    mask = ((band_mask.real @ e) + 1j * (band_mask.imag @ e)).astype(np.complex64)
-    return spec * (limit(mask) if limit else mask)
-
-
 class ComplexMaskSeparator(Separator):
     """A loaded separator-v2 network; `stream` separates a stream of sample blocks."""
 
-    def __init__(self, net: CmaskNet, core_frames: int = CORE_FRAMES, model_dir: Path | None = None):
-        if net.spec.inputs != N_FEATURES or net.spec.outputs != 2 * BANDS:
+    def __init__(self, net: CmaskNet, core_frames: int = CORE_FRAMES, model_dir: Path | None = None,
+                 layout: BandLayout = DEFAULT_BANDS):
+        if net.spec.inputs != layout.n_features or net.spec.outputs != 2 * layout.bands:
             raise ValueError(f"network has {net.spec.inputs} inputs and {net.spec.outputs} outputs, expected "
-                             f"{N_FEATURES} and {2 * BANDS}")
-        self.net, self.core, self.model_dir = net, core_frames, model_dir
+                             f"{layout.n_features} and {2 * layout.bands} ({layout})")
+        self.net, self.core, self.model_dir, self.layout = net, core_frames, model_dir, layout
 
     @classmethod
     def load(cls, model_dir: Path) -> "ComplexMaskSeparator":
-        return cls(CmaskNet.load(Path(model_dir) / "weights.npz"), model_dir=Path(model_dir))
+        """The network in `model_dir`, on the band layout its config.json records (the default without one)."""
+        d = Path(model_dir)
+        config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
+        return cls(CmaskNet.load(d / "weights.npz"), model_dir=d, layout=BandLayout(**config.get("bands", {})))
 
     def masked(self, spec: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
         """One pass over (frames, N_BINS): the masked STFT."""
-        return apply_mask(spec, bounded_mask(self.net.forward(features(spec))), limit)
+        lay = self.layout
+        return lay.apply_mask(spec, lay.bounded_mask(self.net.forward(lay.features(spec))), limit)
 
     def stream(self, blocks: Iterable[np.ndarray], limit: MaskLimit | None = None) -> Iterator[np.ndarray]:
         """The separated samples of a stream of 16 kHz mono float blocks, in order, exactly as
@@ -157,17 +186,17 @@ class ComplexMaskSeparator(Separator):
     def _masked_chunks(self, chunks: Iterator[np.ndarray], limit: MaskLimit | None) -> Iterator[np.ndarray]:
         """Masked STFT frames, in order: the network runs on `core` frames at a time with its
         context (`spec.context` frames) of real frames on either side, where there are any."""
-        reach = self.net.spec.context
+        reach, lay = self.net.spec.context, self.layout
         held = np.zeros((0, N_BINS), np.complex64)
-        feats = np.zeros((0, N_FEATURES), np.float32)
+        feats = np.zeros((0, lay.n_features), np.float32)
         left = 0  # frames of context before the next core, at the start of `held`
         for spec in chunks:
-            held, feats = np.concatenate((held, spec)), np.concatenate((feats, features(spec)))
+            held, feats = np.concatenate((held, spec)), np.concatenate((feats, lay.features(spec)))
             while len(held) >= left + self.core + reach:
                 z = self.net.forward(feats[:left + self.core + reach])[left:left + self.core]
-                yield apply_mask(held[left:left + self.core], bounded_mask(z), limit)
+                yield lay.apply_mask(held[left:left + self.core], lay.bounded_mask(z), limit)
                 cut = max(0, left + self.core - reach)
                 held, feats, left = held[cut:], feats[cut:], left + self.core - cut
         if len(held) > left:
             z = self.net.forward(feats)[left:]
-            yield apply_mask(held[left:], bounded_mask(z), limit)
+            yield lay.apply_mask(held[left:], lay.bounded_mask(z), limit)

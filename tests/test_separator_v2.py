@@ -20,6 +20,7 @@ from segmenter.media import SAMPLE_RATE, read_audio
 from segmenter.models import DEFAULT_SEGMENTER, DEFAULT_SEPARATOR, PRETRAINED
 from segmenter.separation import Separator
 
+BANDS = cmask.DEFAULT_BANDS
 TINY = """
 name = "tiny-separator"
 task = "separation"
@@ -36,6 +37,8 @@ width = 16
 hidden = 24
 dilations = [1, 2]
 init_scale = 0.1
+full_bins = 96
+erb_bands = 16
 
 [mixing]
 speech_free = 0.2
@@ -82,20 +85,26 @@ def test_stft_and_its_inverse_give_back_the_input() -> None:
     np.testing.assert_allclose(cmask.istft(spec, len(x)), x, atol=1e-6)
 
 
-def test_the_compact_axis_keeps_low_bins_and_interpolates_above() -> None:
-    e = cmask.band_expansion()
-    assert e.shape == (cmask.BANDS, cmask.N_BINS)
+@pytest.mark.parametrize("layout", [BANDS, cmask.BandLayout(128, 16)], ids=str)
+def test_the_compact_axis_keeps_low_bins_and_interpolates_above(layout: cmask.BandLayout) -> None:
+    e = layout.expansion()
+    assert e.shape == (layout.bands, cmask.N_BINS)
     np.testing.assert_allclose(e.sum(axis=0), 1, atol=1e-6)
-    np.testing.assert_array_equal(e[:cmask.FULL_BINS, :cmask.FULL_BINS], np.eye(cmask.FULL_BINS))
+    np.testing.assert_array_equal(e[:layout.full_bins, :layout.full_bins], np.eye(layout.full_bins))
+    x = cmask.stft(np.random.default_rng(0).normal(scale=0.05, size=4000).astype(np.float32))
+    assert layout.features(x).shape == (len(x), layout.n_features)
+    for bad in ((1, 32), (64, 0), (64, 200), (64.0, 32)):
+        with pytest.raises(ValueError, match="a band layout needs"):
+            cmask.BandLayout(*bad)
 
 
 def test_numpy_inference_matches_keras(tmp_path: Path) -> None:
     from segmenter.cmask_net import export
-    spec = CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, 16, 24, (1, 4, 2))
+    spec = CmaskSpec(BANDS.n_features, 2 * BANDS.bands, 16, 24, (1, 4, 2))
     model = random_model(spec)
     export(model, spec, tmp_path / "weights.npz")
     net = CmaskNet.load(tmp_path / "weights.npz")
-    x = cmask.features(cmask.stft(np.random.default_rng(1).normal(scale=0.05, size=16000).astype(np.float32)))
+    x = BANDS.features(cmask.stft(np.random.default_rng(1).normal(scale=0.05, size=16000).astype(np.float32)))
     np.testing.assert_allclose(net.forward(x), model.predict(x[None], verbose=0)[0], atol=2e-4, rtol=1e-4)
 
 
@@ -104,7 +113,7 @@ def test_the_shipped_export_matches_its_keras_model() -> None:
     d = PRETRAINED / DEFAULT_SEPARATOR
     net = CmaskNet.load(d / "weights.npz")
     model = keras.models.load_model(d / "model.keras", compile=False)
-    x = cmask.features(cmask.stft(np.random.default_rng(2).normal(scale=0.05, size=32000).astype(np.float32)))
+    x = BANDS.features(cmask.stft(np.random.default_rng(2).normal(scale=0.05, size=32000).astype(np.float32)))
     np.testing.assert_allclose(net.forward(x), model.predict(x[None], verbose=0)[0], atol=2e-4, rtol=1e-4)
 
 
@@ -121,7 +130,7 @@ def test_the_loss_resynthesis_matches_numpy() -> None:
 def test_streaming_in_chunks_is_exact_at_the_boundaries(tmp_path: Path) -> None:
     """Chunks of 7 frames (context 2 x 4 frames) and ragged input blocks give the one-pass output."""
     from segmenter.cmask_net import export
-    spec = CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, 16, 24, (1, 2, 1))
+    spec = CmaskSpec(BANDS.n_features, 2 * BANDS.bands, 16, 24, (1, 2, 1))
     export(random_model(spec, 3), spec, tmp_path / "weights.npz")
     net = CmaskNet.load(tmp_path / "weights.npz")
     x = np.random.default_rng(4).normal(scale=0.1, size=3 * 16000 + 77).astype(np.float32)
@@ -153,6 +162,7 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
                                  "speech_clips": "all"}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
     assert config["loss"]["weights"]["log_mel_bels"] == 0.5 and config["loss"]["weights"]["complex"] == 30.0
+    assert config["bands"] == {"full_bins": 96, "erb_bands": 16}
     # a held-out row at the end of the stage (2 steps, fewer than CURVE_STEPS): the final model's
     curve = config["heldout_curve"]
     assert [row["step"] for row in curve] == [2]
@@ -166,6 +176,7 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
     sep = Separator.load(out)  # the kind the trainer's config.json names
     assert isinstance(sep, cmask.ComplexMaskSeparator) and sep.model_dir == out
+    assert sep.layout == cmask.BandLayout(96, 16)  # the layout its config.json records
     y = sep.separate_audio(np.zeros(5000, np.float32))
     assert y.shape == (5000,) and np.all(np.isfinite(y))
 
@@ -241,7 +252,7 @@ def tiny_v2(tmp_path_factory) -> Path:
     from segmenter.training.common import save_model
     from segmenter.cmask_net import export
     d = tmp_path_factory.mktemp("tiny-v2")
-    spec = CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, 16, 24, (1, 2))
+    spec = CmaskSpec(BANDS.n_features, 2 * BANDS.bands, 16, 24, (1, 2))
     save_model(random_model(spec, 7), spec, d, exporter=export)
     (d / "config.json").write_text(json.dumps({"task": "separation", "model": cmask.MODEL_KIND}))
     return d

@@ -3,7 +3,8 @@ the complex band mask on segmenter.cmask's compact frequency axis (every bin bel
 bands above, spread to the bins by interpolation) that brings the mixture STFT closest to the
 clean speech STFT (least squares), its magnitude bounded by cmask.MAX_GAIN as the network's is;
 applied to the mixture STFT (512-point square-root Hann, 256-sample hop) and inverted.
-`--full-resolution`: one complex mask per bin instead (S / X, bounded alike).
+`--full-resolution`: one complex mask per bin instead (S / X, bounded alike). `--bands FULL:ERB`:
+another compact axis (cmask.BandLayout: FULL bins, then ERB bands), the ceiling a model on it would have.
 Prints the mean SI-SDR improvement over the SEP items. Runs in the main venv (numpy only)."""
 import sys
 import time
@@ -23,9 +24,9 @@ def bounded(m: np.ndarray) -> np.ndarray:
     return m * np.minimum(1.0, cmask.MAX_GAIN / np.maximum(mag, 1e-12))
 
 
-def band_mask(x: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """(frames, BANDS): per frame, argmin_M sum_k |S_k - X_k (M E)_k|^2 (normal equations)."""
-    e = cmask.band_expansion().astype(np.float64)
+def band_mask(x: np.ndarray, s: np.ndarray, layout: cmask.BandLayout) -> np.ndarray:
+    """(frames, bands): per frame, argmin_M sum_k |S_k - X_k (M E)_k|^2 (normal equations)."""
+    e = layout.expansion().astype(np.float64)
     px = np.abs(x) ** 2
     a = np.einsum("bk,ck,tk->tbc", e, e, px)
     a += np.eye(len(e)) * (1e-9 * np.trace(a, axis1=1, axis2=2)[:, None, None] + 1e-12)
@@ -33,23 +34,25 @@ def band_mask(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.linalg.solve(a, r[..., None])[..., 0]
 
 
-def oracle(mix: np.ndarray, speech: np.ndarray, full_resolution: bool) -> np.ndarray:
+def oracle(mix: np.ndarray, speech: np.ndarray, full_resolution: bool, layout: cmask.BandLayout) -> np.ndarray:
     x, s = cmask.stft(mix).astype(np.complex128), cmask.stft(speech).astype(np.complex128)
     if full_resolution:
         est = x * bounded(s / np.where(np.abs(x) > 1e-9, x, 1e-9))
     else:
-        est = cmask.apply_mask(x, bounded(band_mask(x, s)))
+        est = layout.apply_mask(x, bounded(band_mask(x, s, layout)))
     return cmask.istft(est.astype(np.complex64), len(mix))
 
 
 def main():
-    args = parse_sep_args(__doc__, ("--full-resolution",))
+    args = parse_sep_args(__doc__, ("--full-resolution",), lambda ap: ap.add_argument(
+        "--bands", default=None, help="FULL:ERB, e.g. 128:16 (default: separator-v2's)"))
+    layout = cmask.BandLayout(*map(int, args.bands.split(":"))) if args.bands else cmask.DEFAULT_BANDS
     gains = []
 
     def separate(mix, item, out_wav):
         x, s = read_wav16(item / "mix.wav"), read_wav16(item / "speech.wav")
         t0 = time.perf_counter()
-        est = oracle(x, s, args.full_resolution)
+        est = oracle(x, s, args.full_resolution, layout)
         proc = time.perf_counter() - t0
         write_wav_f32(out_wav, est)
         gains.append(si_sdr(est, s) - si_sdr(x, s))

@@ -68,9 +68,18 @@ class MixShares:
             raise RecipeError(f"[mixing]: {e}") from None
 
 
-def network(recipe: Recipe) -> CmaskSpec:
+def band_layout(recipe: Recipe) -> cmask.BandLayout:
+    """The recipe's [network] full_bins and erb_bands, cmask's defaults where it names none."""
     n = recipe.network
-    return CmaskSpec(cmask.N_FEATURES, 2 * cmask.BANDS, n["width"], n["hidden"], tuple(n["dilations"]),
+    try:
+        return cmask.BandLayout(**{k: n[k] for k in ("full_bins", "erb_bands") if k in n})
+    except ValueError as e:
+        raise RecipeError(f"[network] full_bins / erb_bands: {e}") from None
+
+
+def network(recipe: Recipe) -> CmaskSpec:
+    n, lay = recipe.network, band_layout(recipe)
+    return CmaskSpec(lay.n_features, 2 * lay.bands, n["width"], n["hidden"], tuple(n["dilations"]),
                      n.get("kernel", 3))
 
 
@@ -127,13 +136,13 @@ def coded(drawn: list[tuple[np.ndarray, np.ndarray, Kind]], codecs: list[str], s
     return result
 
 
-def arrays(drawn: list[tuple[np.ndarray, np.ndarray, Kind]]) -> tuple[np.ndarray, np.ndarray]:
+def arrays(drawn: list[tuple[np.ndarray, np.ndarray, Kind]], layout: cmask.BandLayout) -> tuple[np.ndarray, np.ndarray]:
     """Network input (features of the mixture's STFT) and the loss's target: per frame the
     mixture's and the speech's STFT, real and imaginary parts."""
     xs, ys = [], []
     for mix, speech, _ in drawn:
         m, s = cmask.stft(mix), cmask.stft(speech)
-        xs.append(cmask.features(m))
+        xs.append(layout.features(m))
         ys.append(np.concatenate((m.real, m.imag, s.real, s.imag), axis=1))
     return np.stack(xs), np.stack(ys).astype(np.float32)
 
@@ -184,16 +193,17 @@ def log_mel_distance(yr, yi, sr, si, xr, xi, mel):
     return ops.mean(ops.abs(ops.log10(est + floor) - ops.log10(ref + floor)), axis=(1, 2))
 
 
-def make_loss(weights: dict[str, float]):
-    """The training loss with these weights (a function named `loss`, as checkpoints record it)."""
+def make_loss(weights: dict[str, float], layout: cmask.BandLayout):
+    """The training loss with these weights, for a network's mask on `layout` (a function named
+    `loss`, as checkpoints record it)."""
     mel = asr_mel_matrix() if weights["log_mel_bels"] else None
 
     def loss(y_true, y_pred):
-        return _loss(y_true, y_pred, weights, mel)
+        return _loss(y_true, y_pred, weights, mel, layout)
     return loss
 
 
-def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None):
+def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: cmask.BandLayout):
     """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
     counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB,
     and with `mel`, the log-mel distance. With no speech there is no SI-SDR nor log-mel distance,
@@ -203,10 +213,10 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None):
     from keras import ops
     b = cmask.N_BINS
     xr, xi, sr, si = (y_true[..., k * b:(k + 1) * b] for k in range(4))
-    re, im = y_pred[..., :cmask.BANDS], y_pred[..., cmask.BANDS:]
+    re, im = y_pred[..., :layout.bands], y_pred[..., layout.bands:]
     length = ops.sqrt(re * re + im * im + 1e-8)
     g = cmask.MAX_GAIN * ops.tanh(length) / length
-    e = ops.convert_to_tensor(cmask.band_expansion())
+    e = ops.convert_to_tensor(layout.expansion())
     mr, mi = ops.matmul(re * g, e), ops.matmul(im * g, e)
     yr, yi = mr * xr - mi * xi, mr * xi + mi * xr
     scale = 1.0 / ops.sqrt(ops.mean(xr * xr + xi * xi, axis=(1, 2), keepdims=True) + 1e-12)
@@ -329,26 +339,27 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
     shares = MixShares.from_recipe(recipe.mixing)
     codecs = list(recipe.codecs.get("names", []))
     seed_everything(recipe.seed)
-    spec = network(recipe)
+    spec, lay = network(recipe), band_layout(recipe)
 
     def batch(stage: Stage, rng: np.random.Generator):
         pools = train_pools(stage)
         drawn = [example(pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
-        return arrays(coded(drawn, codecs, shares.codec, rng))
+        return arrays(coded(drawn, codecs, shares.codec, rng), lay)
 
     heldout = heldout_set(val_pools, recipe, shares)
-    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
-                         lambda model: evaluate(cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model))), heldout))
-    model = train_stages(spec, lambda stage: make_loss(loss_weights(recipe, stage)), recipe.stages, batch, out, recipe.seed,
-                         init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve)
+    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS, lambda model: evaluate(
+        cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model)), layout=lay), heldout))
+    model = train_stages(spec, lambda stage: make_loss(loss_weights(recipe, stage), lay), recipe.stages, batch, out,
+                         recipe.seed, init_scale=recipe.network.get("init_scale", 1.0), build=build_keras,
+                         after_epoch=curve)
     save_model(model, spec, out, exporter=export)
-    metrics = evaluate(cmask.ComplexMaskSeparator.load(out), heldout)
+    metrics = evaluate(cmask.ComplexMaskSeparator(CmaskNet.load(out / "weights.npz"), layout=lay), heldout)
     print(metrics, flush=True)
     config = {"task": "separation", "model": cmask.MODEL_KIND, **recipe.record(), "seed": recipe.seed,
               "keras": keras.__version__,
               "stft": {"sample_rate": cmask.SAMPLE_RATE, "n_fft": cmask.N_FFT, "hop": cmask.STFT_HOP,
                        "window": "sqrt-hann", "compress": cmask.COMPRESS},
-              "bands": {"full_bins": cmask.FULL_BINS, "erb_bands": cmask.ERB_BANDS}, "max_gain": cmask.MAX_GAIN,
+              "bands": lay.to_json(), "max_gain": cmask.MAX_GAIN,
               "network": spec.to_json(), "parameters": int(model.count_params()),
               "macs_per_second": spec.macs_per_frame() * cmask.SAMPLE_RATE / cmask.STFT_HOP,
               "receptive_field_frames": 2 * spec.context + 1,
