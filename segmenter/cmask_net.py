@@ -51,7 +51,7 @@ class CmaskSpec:
 
 def build_keras(spec: CmaskSpec, init_scale: float = 1.0):
     """The model: (batch, frames, inputs) -> (batch, frames, outputs), the mask before its bound
-    (`cmask.bounded_mask`). Each block's last layer starts at `init_scale` times Glorot, so a deep
+    (`cmask.BandLayout.bounded_mask`). Each block's last layer starts at `init_scale` times Glorot, so a deep
     stack starts near its input projection. The output's real parts start at a bias of 1: a
     mask near one, which passes the mixture (clean speech must come out untouched)."""
     import keras
