@@ -51,11 +51,10 @@ def source_mmif(media: Path, tmp: Path) -> Path:
 def commands(media: Path, tmp: Path, ours_cmd: str, systems: list[str]) -> dict[str, list[str]]:
     """The command of each of `systems` on `media` (for ours-cli, after writing its source MMIF)."""
     cli_input = source_mmif(media, tmp) if "ours-cli" in systems else None
+    decode = ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(media)]
     every = {
-        "ffmpeg": ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(media),
-                   "-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
-        "ffmpeg-mono-first": ["ffmpeg", "-nostdin", "-v", "error", "-threads", "1", "-i", str(media),
-                              "-af", DOWNMIX_RESAMPLE, "-f", "f32le", "-"],
+        "ffmpeg": decode + ["-ac", "1", "-ar", "16000", "-f", "s16le", "-"],
+        "ffmpeg-mono-first": decode + ["-af", DOWNMIX_RESAMPLE, "-f", "f32le", "-"],
         "ours": shlex.split(ours_cmd.replace("{input}", shlex.quote(str(media)))
                             .replace("{out_tsv}", shlex.quote(str(tmp / "ours.tsv")))),
         "ours-cli": [MAIN_PY, str(REPO / "cli.py"), str(cli_input), str(tmp / "ours-cli.mmif")],

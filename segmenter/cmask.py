@@ -15,7 +15,6 @@ rounding), and memory does not grow with the input's length.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -138,11 +137,11 @@ class ComplexMaskSeparator(Separator):
         self.net, self.core, self.model_dir, self.layout = net, core_frames, model_dir, layout
 
     @classmethod
-    def load(cls, model_dir: Path) -> "ComplexMaskSeparator":
-        """The network in `model_dir`, on the band layout its config.json records (the default without one)."""
-        d = Path(model_dir)
-        config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
-        return cls(CmaskNet.load(d / "weights.npz"), model_dir=d, layout=BandLayout(**config.get("bands", {})))
+    def load(cls, model_dir: Path, config: dict) -> "ComplexMaskSeparator":
+        """The network in `model_dir`, on the band layout its `config` (config.json, as
+        `Separator.load` read it) records: the default without one."""
+        return cls(CmaskNet.load(Path(model_dir) / "weights.npz"), model_dir=Path(model_dir),
+                   layout=BandLayout(**config.get("bands", {})))
 
     def masked(self, spec: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
         """One pass over (frames, N_BINS): the masked STFT."""

@@ -74,7 +74,7 @@ class Separator:
         if kind != MODEL_KIND:
             raise ValueError(f"{d / 'config.json'} names the model kind {kind!r}; this version runs "
                              f"{MODEL_KIND!r} separators (separator-v2 and later)")
-        return ComplexMaskSeparator.load(d)
+        return ComplexMaskSeparator.load(d, config)
 
     def stream(self, blocks: Iterable[np.ndarray], limit: MaskLimit | None = None) -> Iterator[np.ndarray]:
         """The separated samples of a stream of 16 kHz mono float blocks, in order, exactly as
