@@ -16,7 +16,12 @@ segmenter.training.mixing.speech_activity, against the background's mean power),
 alone ("clean") and the background alone, at -26 dBFS speech. Backgrounds: --material dev = the
 dev corpus SEP backgrounds (sep/index.json kinds); --material heldout = the training cache's
 held-out clips (load_pools(cache, validation=True, "separation", unsplit="leave_out"): no source
-too small to hold a group out, since a separator trains on those whole; separation_background).
+too small to hold a group out, since a separator trains on those whole; separation_background);
+--material songs = the held-out prompts over excerpts of songs alone, drawn from every clip of the
+sung sources that no separator in the run trains on (the recipes of the default separator and of each
+--candidate: `Recipe.trained_sources`). Held-out sung music is otherwise one short line (the only
+sung source with groups to hold out); the segmenter whose TimeFrames gate the ASR track may have
+trained on these songs, the same for every separator compared.
 
 Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at a time, one per core):
   mixture          : the untouched mixture
@@ -32,9 +37,9 @@ choose among trained separators in one run: on held-out material).
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
 and kind, and for the clean ones; words invented per minute of background alone.
 
-Run in the main venv:  .venv/bin/python benchmarks/asr_quality.py [--material dev|heldout]
+Run in the main venv:  .venv/bin/python benchmarks/asr_quality.py [--material dev|heldout|songs]
   [--items N] [--systems ...] [--grid L:S ...] [--score-only]. Needs benchmarks/setup_comparisons.sh asr
-deepfilternet. Writes benchmarks/out/asr_quality[_grid][_heldout].{md,json}; items and tracks in
+deepfilternet. Writes benchmarks/out/asr_quality[_grid][_heldout|_songs].{md,json}; items and tracks in
 benchmarks/out/asr/<material>/.
 """
 from __future__ import annotations
@@ -60,6 +65,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SYSTEMS_DIR))
 from asr_text import normalise  # noqa: E402
 from segmenter.media import SAMPLE_RATE as SR, read_audio  # noqa: E402
+from segmenter.models import DEFAULT_SEPARATOR, SEPARATOR_ENV, resolve_model_dir  # noqa: E402
 from segmenter.training.fetch import DEFAULT_CACHE, Pin, download  # noqa: E402
 from segmenter.frames import FRAME_HOP  # noqa: E402
 from segmenter.training.mixing import speech_activity  # noqa: E402
@@ -197,6 +203,27 @@ def heldout_backgrounds(cache: Path, n_items: int) -> dict[str, list[np.ndarray]
     rng = np.random.default_rng([SEED, 1])
     return {label: [separation_background(kind, pools, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]
             for kind, label in HELDOUT_KINDS.items()}
+
+
+def unseen_songs(separators: list[Path]) -> list[str]:
+    """The sung sources that the recipe of none of `separators` (model folders) trains on."""
+    from segmenter.training import recipe
+    from segmenter.training.sources import SOURCES
+    trained: set[str] = set()
+    for folder in separators:
+        trained |= recipe.load(REPO / json.loads((folder / "config.json").read_text())["recipe"]).trained_sources
+    return [s.id for s in SOURCES if s.kind == "sung" and s.id not in trained]
+
+
+def song_backgrounds(cache: Path, n_items: int, songs: list[str]) -> dict[str, list[np.ndarray]]:
+    """n_items excerpts of 8-12 s from every clip of `songs` (source ids), each a song alone, as the
+    dev corpus's sung music is."""
+    from segmenter.training.mixing import excerpt, load_pools
+    if not songs:
+        raise SystemExit("every sung source is trained on by a separator of this run: no unseen songs")
+    pool = load_pools(cache, True, dict.fromkeys(songs, 1.0), unsplit="validate")["sung"]
+    rng = np.random.default_rng([SEED, 3])
+    return {"sung music": [excerpt(pool, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]}
 
 
 def build_items(backgrounds: dict[str, list[np.ndarray]], prompts: list[str], audio: dict[str, np.ndarray],
@@ -388,11 +415,11 @@ def run_system(name: str, cpu: str, work: Path, items: list[dict], score_only: b
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--material", choices=("dev", "heldout"), default="dev")
+    ap.add_argument("--material", choices=("dev", "heldout", "songs"), default="dev")
     ap.add_argument("--items", type=int, default=3, help="passages per background kind (default 3: about 25 min on one core)")
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="dev corpus (--material dev)")
-    ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout)")
+    ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout, songs)")
     ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
                     help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
     ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
@@ -416,16 +443,24 @@ def main() -> None:
 
     work = args.out / "asr" / args.material
     items_dir = work / "items"
-    suffix = ("_grid" if args.grid else "") + ("" if args.material == "dev" else "_heldout")
+    suffix = ("_grid" if args.grid else "") + ("" if args.material == "dev" else f"_{args.material}")
     systems = list(dict.fromkeys(args.systems + [add_grid_system(g) for g in args.grid]
                                  + [add_candidate_system(c) for c in args.candidate]))
     if args.score_only:
         items = json.loads((work / "items.json").read_text())
     else:
-        prompts = sets[args.material]
+        prompts = sets["dev" if args.material == "dev" else "heldout"]
         audio = {k: read_audio(roots["g722"] / PROMPTS / f"{k}.g722") for k in prompts}
-        bgs = (dev_backgrounds(args.corpus, args.items) if args.material == "dev"
-               else heldout_backgrounds(args.train_cache, args.items))
+        if args.material == "dev":
+            bgs = dev_backgrounds(args.corpus, args.items)
+        elif args.material == "heldout":
+            bgs = heldout_backgrounds(args.train_cache, args.items)
+        else:
+            separators = [resolve_model_dir(None, SEPARATOR_ENV, DEFAULT_SEPARATOR)]
+            separators += [Path(c.partition("=")[2]) for c in args.candidate]
+            songs = unseen_songs(separators)
+            print(f"unseen songs: {', '.join(songs)}", file=sys.stderr)
+            bgs = song_backgrounds(args.train_cache, args.items, songs)
         if items_dir.exists():
             for old in items_dir.glob("*/mix.wav"):
                 old.unlink()

@@ -12,7 +12,8 @@ from segmenter.media import SAMPLE_RATE, read_audio
 
 def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) -> None:
     """Rain-like noise (long, level within 9 dB) is steady; speech with its pauses, or a short
-    burst, is not. The steady pool draws its clips alike, whatever their source weights."""
+    burst, is not. The steady pool draws its clips alike, whatever their source weights; an empty
+    noise pool gives an empty one."""
     from segmenter.training.mixing import Pool, is_steady, steady_pool
     rng = np.random.default_rng(0)
     hiss = rng.normal(scale=0.05, size=4 * SAMPLE_RATE).astype(np.float32)
@@ -23,6 +24,7 @@ def test_steady_pool_keeps_the_clips_that_fill_every_frame(example_wav: Path) ->
     pool = steady_pool(Pool([speech, hiss, hiss * 0.5], np.array([0.98, 0.01, 0.01])))
     assert len(pool.clips) == 2 and np.allclose(pool.weights, 0.5)
     assert all(is_steady(c) for c in pool.clips)
+    assert steady_pool(Pool([], np.zeros(0))).clips == []  # a selection without noise (only songs)
 
 
 def test_separation_only_sources_stay_out_of_the_segmenter_training() -> None:

@@ -182,7 +182,7 @@ def steady_pool(noise: Pool) -> Pool:
     effects, and the source weights favour a few game ambiences, so a plain draw seldom gives a
     background like rain or a river: one that fills every frame, evenly, across the band."""
     keep = [c for c in noise.clips if is_steady(c)] or noise.clips
-    return Pool(keep, np.full(len(keep), 1.0 / len(keep)))
+    return Pool(keep, np.full(len(keep), 1.0 / max(len(keep), 1)))  # empty for a selection without noise
 
 
 def pitch_variants(clip: np.ndarray) -> list[np.ndarray]:
