@@ -18,8 +18,8 @@ dev corpus SEP backgrounds (sep/index.json kinds); --material heldout = the trai
 held-out clips (load_pools(cache, validation=True, "separation", unsplit="leave_out"): no source
 too small to hold a group out, since a separator trains on those whole; separation_background);
 --material songs = the held-out prompts over excerpts of songs alone, drawn from every clip of the
-sung sources that no separator in the run trains on (the recipes of the default separator and of each
---candidate: `Recipe.trained_sources`). Held-out sung music is otherwise one short line (the only
+sung sources that share no clip with a source that a separator in the run trains on (the recipes of
+the default separator and of each --candidate: `Recipe.trained_sources`; `unseen_songs`). Held-out sung music is otherwise one short line (the only
 sung source with groups to hold out); the segmenter whose TimeFrames gate the ASR track may have
 trained on these songs, the same for every separator compared.
 
@@ -205,14 +205,28 @@ def heldout_backgrounds(cache: Path, n_items: int) -> dict[str, list[np.ndarray]
             for kind, label in HELDOUT_KINDS.items()}
 
 
-def unseen_songs(separators: list[Path]) -> list[str]:
-    """The sung sources that the recipe of none of `separators` (model folders) trains on."""
+def unseen_songs(separators: list[Path], cache: Path) -> list[str]:
+    """The sung sources that share no clip with any source that the recipe of one of `separators`
+    (model folders) trains on, less those whose clips another of them holds (drascula_sung holds
+    drascula_sung_2's track)."""
     from segmenter.training import recipe
-    from segmenter.training.sources import SOURCES
-    trained: set[str] = set()
+    from segmenter.training.fetch import read_lock, usable_clips
+    from segmenter.training.sources import SOURCES, excluded
+    lock, skip = read_lock(), excluded()
+
+    def clips(src) -> set[tuple[str, str]]:
+        found = usable_clips(src, cache, lock, skip)
+        if found is None:
+            raise SystemExit(f"source {src.id} is not decoded in {cache}: python -m segmenter.training.fetch --build")
+        return {(src.package, found[1][j]) for j in found[2]}
+
+    by_id = {s.id: s for s in SOURCES}
+    trained: set[tuple[str, str]] = set()
     for folder in separators:
-        trained |= recipe.load(REPO / json.loads((folder / "config.json").read_text())["recipe"]).trained_sources
-    return [s.id for s in SOURCES if s.kind == "sung" and s.id not in trained]
+        for i in recipe.load(REPO / json.loads((folder / "config.json").read_text())["recipe"]).trained_sources:
+            trained |= clips(by_id[i])
+    unseen = {s.id: c for s in SOURCES if s.kind == "sung" and (c := clips(s)) and not c & trained}
+    return [i for i, c in unseen.items() if not any(c < other for other in unseen.values())]
 
 
 def song_backgrounds(cache: Path, n_items: int, songs: list[str]) -> dict[str, list[np.ndarray]]:
@@ -458,7 +472,7 @@ def main() -> None:
         else:
             separators = [resolve_model_dir(None, SEPARATOR_ENV, DEFAULT_SEPARATOR)]
             separators += [Path(c.partition("=")[2]) for c in args.candidate]
-            songs = unseen_songs(separators)
+            songs = unseen_songs(separators, args.train_cache)
             print(f"unseen songs: {', '.join(songs)}", file=sys.stderr)
             bgs = song_backgrounds(args.train_cache, args.items, songs)
         if items_dir.exists():
