@@ -218,7 +218,8 @@ def unseen_songs(separators: list[Path], cache: Path) -> list[str]:
         found = usable_clips(src, cache, lock, skip)
         if found is None:
             raise SystemExit(f"source {src.id} is not decoded in {cache}: python -m segmenter.training.fetch --build")
-        return {(src.package, found[1][j]) for j in found[2]}
+        _, names, kept, _ = found
+        return {(src.package, names[j]) for j in kept}
 
     by_id = {s.id: s for s in SOURCES}
     trained: set[tuple[str, str]] = set()
