@@ -311,13 +311,18 @@ def add_grid_system(spec: str) -> str:
     return name
 
 
-def add_candidate_system(spec: str) -> str:
-    """`NAME=DIR` -> the name of a new system: the ASR track, with its defaults, from the separator in DIR."""
+def candidate_dir(spec: str) -> tuple[str, Path]:
+    """`NAME=DIR` (an --candidate value) -> (NAME, DIR), DIR a separator model folder."""
     name, sep, model_dir = spec.partition("=")
     if not sep or not name or not Path(model_dir, "config.json").exists():
         raise SystemExit(f"--candidate takes NAME=DIR, DIR a separator model folder, not {spec!r}")
+    return name, Path(model_dir).resolve()
+
+
+def add_candidate_system(name: str, model_dir: Path) -> str:
+    """The name of a new system: the ASR track, with its defaults, from the separator in `model_dir`."""
     system = f"ours-speech-only@{name}"
-    SYSTEMS[system] = (MAIN_PY, "sep_ours.py", "--speech-only", "--model", str(Path(model_dir).resolve()))
+    SYSTEMS[system] = (MAIN_PY, "sep_ours.py", "--speech-only", "--model", str(model_dir))
     LABELS[system] = f"ours, separate=true&speechOnly=true, separator {name}"
     return system
 
@@ -459,8 +464,9 @@ def main() -> None:
     work = args.out / "asr" / args.material
     items_dir = work / "items"
     suffix = ("_grid" if args.grid else "") + ("" if args.material == "dev" else f"_{args.material}")
+    candidates = [candidate_dir(c) for c in args.candidate]
     systems = list(dict.fromkeys(args.systems + [add_grid_system(g) for g in args.grid]
-                                 + [add_candidate_system(c) for c in args.candidate]))
+                                 + [add_candidate_system(*c) for c in candidates]))
     if args.score_only:
         items = json.loads((work / "items.json").read_text())
     else:
@@ -472,7 +478,7 @@ def main() -> None:
             bgs = heldout_backgrounds(args.train_cache, args.items)
         else:
             separators = [resolve_model_dir(None, SEPARATOR_ENV, DEFAULT_SEPARATOR)]
-            separators += [Path(c.partition("=")[2]) for c in args.candidate]
+            separators += [model_dir for _, model_dir in candidates]
             songs = unseen_songs(separators, args.train_cache)
             print(f"unseen songs: {', '.join(songs)}", file=sys.stderr)
             bgs = song_backgrounds(args.train_cache, args.items, songs)
