@@ -210,16 +210,15 @@ def unseen_songs(separators: list[Path], cache: Path) -> list[str]:
     (model folders) trains on, less those whose clips another of them holds (drascula_sung holds
     drascula_sung_2's track)."""
     from segmenter.training import recipe
-    from segmenter.training.fetch import read_lock, usable_clips
+    from segmenter.training.fetch import read_lock, usable_clip_ids
     from segmenter.training.sources import SOURCES, excluded
     lock, skip = read_lock(), excluded()
 
     def clips(src) -> set[tuple[str, str]]:
-        found = usable_clips(src, cache, lock, skip)
+        found = usable_clip_ids(src, cache, lock, skip)
         if found is None:
             raise SystemExit(f"source {src.id} is not decoded in {cache}: python -m segmenter.training.fetch --build")
-        _, names, kept, _ = found
-        return {(src.package, names[j]) for j in kept}
+        return found
 
     by_id = {s.id: s for s in SOURCES}
     trained: set[tuple[str, str]] = set()

@@ -465,3 +465,41 @@ def test_every_committed_recipe_passes_its_trainers_checks(path: Path) -> None:
     assert {s.id for s in recipe_sources(recipe)} == recipe.trained_sources
     trainer = train_segmenter if recipe.task == "segmentation" else train_separator_v2
     trainer.check_recipe(recipe)
+
+
+def test_a_source_held_out_whole_is_never_trained_on_and_shares_no_clip_with_training(tmp_path: Path) -> None:
+    """`[heldout] sources`: a song too small to split is measured unseen, beside the songs training draws on."""
+    from segmenter.training import recipe as recipes
+    from segmenter.training.common import held_whole, recipe_hours, recipe_sources
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.recipe_pools import pools_for
+    from test_training_data import fake_pool
+    track = "usr/share/scummvm/drascula/audio/track{}.ogg"
+    for source, numbers in (("drascula_sung", (1, 2, 30)), ("drascula_sung_1_30", (1, 30)), ("drascula_sung_2", (2,))):
+        fake_pool(tmp_path, source, [track.format(n) for n in numbers], 21)  # 21 s: no pitch variants
+    fake_pool(tmp_path, "wesnoth", [f"usr/share/games/wesnoth/1.16/data/core/music/{i}.ogg" for i in range(8)], 1)
+    fake_pool(tmp_path, "oad_ambient", [f"audio/ambient/{i}.ogg" for i in range(8)], 1)
+    fake_pool(tmp_path, "festvox_ru", [f"usr/share/festival/voices/russian/x/wav/{i}.wav" for i in range(8)], 1)
+    tiny = TINY.replace("oad_ambient = 1.0\n", "oad_ambient = 1.0\nSONGS = 1.0\n")
+    held = 'unsplit_sources = "leave_out"\nsources = { drascula_sung_2 = 1.0 }\n'
+    path = tmp_path / "r.toml"
+    path.write_text(tiny.replace("SONGS", "drascula_sung_1_30").replace('unsplit_sources = "leave_out"\n', held))
+    recipe = recipes.load(path)
+    assert recipe.heldout_sources == {"drascula_sung_2": 1.0} and "drascula_sung_2" not in recipe.trained_sources
+    assert "drascula_sung_2" in {s.id for s in recipe_sources(recipe)}  # fetched, and credited on the card
+    stages, heldout = pools_for(recipe, tmp_path)
+    assert len(stages(recipe.stages[0])["sung"].clips) == 2  # tracks 1 and 30
+    assert len(heldout["sung"].clips) == 1  # track 2 alone: the unsplit drascula_sung_1_30 is left out
+    song = 21 / 3600
+    assert recipe_hours(recipe, tmp_path)["drascula_sung_2"] == pytest.approx({"trained": 0.0, "heldout": song})
+    assert held_whole({"heldout": recipe.heldout}).endswith("never trained on: drascula_sung_2.")
+    path.write_text(tiny.replace("SONGS", "drascula_sung").replace('unsplit_sources = "leave_out"\n', held))
+    with pytest.raises(RecipeError, match=r"\['drascula_sung_2'\] share clips with sources that training draws on"):
+        pools_for(recipes.load(path), tmp_path)
+    path.write_text(tiny.replace("SONGS", "drascula_sung_2").replace('unsplit_sources = "leave_out"\n', held))
+    with pytest.raises(RecipeError, match="never trained on, but a stage draws on"):
+        recipes.load(path)
+    path.write_text(tiny.replace("SONGS", "drascula_sung_1_30").replace('unsplit_sources = "leave_out"\n',
+                                                                         held.replace("1.0", "0")))
+    with pytest.raises(RecipeError, match="positive draw weights"):
+        recipes.load(path)

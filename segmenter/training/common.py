@@ -10,7 +10,7 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -156,9 +156,10 @@ def save_model(model, spec: NetSpec, out_dir: Path, exporter: Callable = export)
 
 
 def recipe_sources(recipe: Recipe) -> list[Source]:
-    """The sources a recipe or one of its stages draws on, in the order of `sources.SOURCES`."""
+    """The sources a recipe, one of its stages or its held-out pools draw on, in the order of
+    `sources.SOURCES`."""
     from .sources import SOURCES
-    return [s for s in SOURCES if s.id in recipe.trained_sources]
+    return [s for s in SOURCES if s.id in recipe.drawn_sources]
 
 
 def unsplit_sources(recipe: Recipe) -> str:
@@ -169,11 +170,12 @@ def unsplit_sources(recipe: Recipe) -> str:
     return choice
 
 
-def source_hours(sources: Sequence[Source], cache: Path, unsplit: str,
-                 validated: set[str] | None = None) -> dict[str, dict[str, float]]:
+def source_hours(sources: Sequence[Source], cache: Path, unsplit: str, validated: set[str] | None = None,
+                 held_whole: Collection[str] = ()) -> dict[str, dict[str, float]]:
     """Per decoded source, the hours of clips that training draws on and that the held-out pools hold
     (`unsplit` as `[heldout] unsplit_sources`; none for a source outside `validated`, when given: one
-    that only a stage draws on), evaluation files left out; speech before the recipe's speech-clip test."""
+    that only a stage draws on; every clip and no training for one in `held_whole`), evaluation files
+    left out; speech before the recipe's speech-clip test."""
     from .fetch import clip_hours, read_lock
     lock, skip = read_lock(), excluded()
     hours = {}
@@ -184,7 +186,15 @@ def source_hours(sources: Sequence[Source], cache: Path, unsplit: str,
             hours[src.id] = {"trained": total - held, "heldout": held} if held else {"trained": total, "heldout": whole}
             if validated is not None and src.id not in validated:
                 hours[src.id]["heldout"] = 0.0
+            if src.id in held_whole:
+                hours[src.id] = {"trained": 0.0, "heldout": total}
     return hours
+
+
+def recipe_hours(recipe: Recipe, cache: Path) -> dict[str, dict[str, float]]:
+    """`source_hours` of every source the recipe draws on, as its pools (`recipe_pools.pools_for`) hold them."""
+    return source_hours(recipe_sources(recipe), cache, unsplit_sources(recipe), set(recipe.sources),
+                        set(recipe.heldout_sources))
 
 
 def hours_by_kind(config: dict, sources: Sequence[Source]) -> str:
@@ -198,6 +208,12 @@ def hours_by_kind(config: dict, sources: Sequence[Source]) -> str:
             t[1] += hours[src.id]["heldout"]
     kinds = {"speech": "speech (before the speech-clip test)", "sung": "sung music"}
     return "".join(f"\n{kinds.get(k, k)}: {t:.2f} h trained on, {h:.2f} h held out;" for k, (t, h) in totals.items())
+
+
+def held_whole(config: dict) -> str:
+    """The card's sentence on the recipe's `[heldout] sources` (empty without them)."""
+    held = config.get("heldout", {}).get("sources", {})
+    return f"\nHeld out whole and never trained on: {', '.join(held)}." if held else ""
 
 
 def write_card(out_dir: Path, title: str, config: dict, metrics: dict, body: str, sources: Sequence[Source]) -> None:
@@ -235,7 +251,7 @@ NumPy inference path (a test checks that both agree).
 Only real recordings from these Debian packages (fetched with `apt-get download`, unpacked with
 `dpkg -x`); no text-to-speech, none of the dev-corpus files and none of the ASR benchmark's prompts.
 About one voice or clip group in {HELD_OUT_ONE_IN} (by a fixed hash) is held out for the metrics below.
-{UNSPLIT_SOURCES[config.get('heldout', {}).get('unsplit_sources', 'validate')]}
+{UNSPLIT_SOURCES[config.get('heldout', {}).get('unsplit_sources', 'validate')]}{held_whole(config)}
 Hours of usable clips (dev and ASR benchmark files left out), by kind:{hours_by_kind(config, sources)}
 and per source below (trained on / held out).
 

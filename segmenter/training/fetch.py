@@ -207,6 +207,16 @@ def usable_clips(src: Source, cache: Path, lock: dict[str, Pin],
     return np.diff(offsets) / SAMPLE_RATE / 3600, names, keep, held
 
 
+def usable_clip_ids(src: Source, cache: Path, lock: dict[str, Pin], skip: set[tuple[str, str]]) -> set[tuple[str, str]] | None:
+    """(package, file) of each of `src`'s usable clips, by which two sources share a clip; None if
+    it is not decoded."""
+    clips = usable_clips(src, cache, lock, skip)
+    if clips is None:
+        return None
+    _, names, keep, _ = clips
+    return {(src.package, names[j]) for j in keep}
+
+
 def clip_hours(src: Source, cache: Path, lock: dict[str, Pin], skip: set[tuple[str, str]]) -> tuple[float, float] | None:
     """Hours of `src`'s usable clips and of its held-out groups; None if it is not decoded."""
     clips = usable_clips(src, cache, lock, skip)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
@@ -118,11 +118,12 @@ SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants ne
 
 
 def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float],
-               speech_clips: str = "all", unsplit: str = "validate") -> dict[str, Pool]:
+               speech_clips: str = "all", unsplit: str = "validate", held_whole: Collection[str] = ()) -> dict[str, Pool]:
     """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
     (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
     recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.held_out`);
-    a source too small to hold any out is validated on whole or left out (`sources.UNSPLIT_SOURCES[unsplit]`).
+    a source too small to hold any out is validated on whole or left out (`sources.UNSPLIT_SOURCES[unsplit]`);
+    a source in `held_whole` is held out whole (a recipe's `[heldout] sources`).
     Speech clips that fail the `SPEECH_CLIPS[speech_clips]` test are left out (each source keeps its
     weight)."""
     from .fetch import pool_path, read_lock
@@ -143,7 +144,7 @@ def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, flo
                 audio, offsets, names = z["audio"], z["offsets"], [str(n) for n in z["names"]]
             usable = [j for j, n in enumerate(names) if (src.package, n) not in skip]
             held = src.held_out([names[j] for j in usable])
-            picked = [j for j, h in zip(usable, held) if h == validation]
+            picked = [j for j, h in zip(usable, held) if (validation if src.id in held_whole else h == validation)]
             if validation and not picked and unsplit == "validate":  # too few groups to hold any out
                 picked = usable
             loaded = [audio[offsets[j]:offsets[j + 1]].astype(np.float32) / 32768 for j in picked]

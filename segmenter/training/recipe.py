@@ -78,6 +78,13 @@ class Recipe:
     heldout: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)  # overrides of the trainer's loss weights
 
+    def __post_init__(self) -> None:
+        held = self.heldout.get("sources", {})
+        if not isinstance(held, dict) or any(not isinstance(w, (int, float)) or w <= 0 for w in held.values()):
+            raise RecipeError(f"{self.path}: [heldout] sources must map source ids to positive draw weights")
+        if trained := sorted(set(held) & self.trained_sources):
+            raise RecipeError(f"{self.path}: [heldout] sources are never trained on, but a stage draws on {trained}")
+
     @property
     def relative_path(self) -> str:
         """The path recorded in config.json: relative to the repository when inside it."""
@@ -94,6 +101,17 @@ class Recipe:
     def trained_sources(self) -> set[str]:
         """The ids of [sources] and of every source a stage trains on."""
         return {k for stage in self.stages for k in self.stage_sources(stage)} | set(self.sources)
+
+    @property
+    def heldout_sources(self) -> dict[str, float]:
+        """`[heldout] sources`: {source id: draw weight} in the held-out pools whole and never trained on,
+        so that a source too small to hold a group out (one song) is still measured unseen."""
+        return {k: float(w) for k, w in self.heldout.get("sources", {}).items()}
+
+    @property
+    def drawn_sources(self) -> set[str]:
+        """The ids of every source the recipe fetches: trained on or held out."""
+        return self.trained_sources | set(self.heldout_sources)
 
     def record(self) -> dict[str, Any]:
         return {"recipe": self.relative_path, "recipe_sha256": self.sha256}

@@ -1,4 +1,5 @@
-"""A recipe's clip pools: the held-out pools of its [sources], and each stage's training pools."""
+"""A recipe's clip pools: the held-out pools of its [sources] and [heldout] sources, and each stage's
+training pools."""
 from __future__ import annotations
 
 import threading
@@ -8,6 +9,7 @@ from typing import Callable
 from .common import recipe_sources, unsplit_sources
 from .mixing import Pool, load_pools
 from .recipe import Recipe, RecipeError, Stage
+from .sources import Source, excluded
 
 
 class StagePools:
@@ -38,14 +40,29 @@ class StagePools:
 
 
 def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[StagePools, dict[str, Pool]]:
-    """(training pools per stage, held-out pools of [sources]), every source fetched and decoded
-    first if needed; speech clips as `mixing.load_pools` keeps them, and sources too small to split
-    as the recipe's `unsplit_sources` says. A source that only a stage draws on is never held out."""
+    """(training pools per stage, held-out pools of [sources] and [heldout] sources), every source
+    fetched and decoded first if needed; speech clips as `mixing.load_pools` keeps them, and sources
+    too small to split as the recipe's `unsplit_sources` says. A source that only a stage draws on
+    is never held out; one of `[heldout] sources` is held out whole and must share no clip with a
+    source that training draws on."""
     from .fetch import build_all
     chosen = recipe_sources(recipe)
-    unknown = recipe.trained_sources - {s.id for s in chosen}
+    unknown = recipe.drawn_sources - {s.id for s in chosen}
     if unknown:
         raise RecipeError(f"{recipe.path}: unknown sources {sorted(unknown)}")
     build_all(cache, sources=chosen)
+    check_unseen(recipe, chosen, cache)
     stages = StagePools(recipe, lambda selection: load_pools(cache, False, selection, speech_clips))
-    return stages, load_pools(cache, True, recipe.sources, speech_clips, unsplit_sources(recipe))
+    held = recipe.heldout_sources
+    return stages, load_pools(cache, True, {**recipe.sources, **held}, speech_clips, unsplit_sources(recipe), held)
+
+
+def check_unseen(recipe: Recipe, chosen: list[Source], cache: Path) -> None:
+    """RecipeError if a source of `[heldout] sources` shares a clip with one that training draws on
+    (drascula_sung holds drascula_sung_2's song)."""
+    from .fetch import read_lock, usable_clip_ids
+    lock, skip = read_lock(), excluded()
+    clips = {s.id: usable_clip_ids(s, cache, lock, skip) or set() for s in chosen}
+    trained = set().union(*(clips[i] for i in recipe.trained_sources))
+    if shared := sorted(i for i in recipe.heldout_sources if clips[i] & trained):
+        raise RecipeError(f"{recipe.path}: [heldout] sources {shared} share clips with sources that training draws on")

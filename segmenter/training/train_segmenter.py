@@ -20,8 +20,8 @@ from ..network import NetSpec, NumpyNet, conv_weights, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
 from .calibration import expected_calibration_error, fit_scaling, fold_into_output, unfold_from_output
-from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_parser, recipe_sources, save_model,
-                     seed_everything, source_hours, start_from_model, train_stages, unsplit_sources, write_card)
+from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_hours, recipe_parser, recipe_sources,
+                     save_model, seed_everything, start_from_model, train_stages, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
@@ -217,7 +217,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages], "heldout": recipe.heldout,
-              "source_hours": source_hours(sources, cache, unsplit_sources(recipe), set(recipe.sources)),
+              "source_hours": recipe_hours(recipe, cache),
               "calibration": {"temperature": temperature, "bias": bias.tolist(), "programmes": n_cal},
               "heldout_curve": curve.rows()}
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)

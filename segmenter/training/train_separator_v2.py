@@ -17,8 +17,8 @@ from .. import cmask
 from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, weights_of
 from ..scoring import si_sdr
 from .codecs import code_many
-from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_parser, recipe_sources, save_model,
-                     seed_everything, source_hours, start_from_model, train_stages, unsplit_sources, write_card)
+from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_hours, recipe_parser, recipe_sources,
+                     save_model, seed_everything, start_from_model, train_stages, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
 from .mixing import SEPARATION_MIX, SPEECH_CLIPS, Pool, describe_speech_clips, separation_mixture, set_level
 from .recipe import Recipe, RecipeError, Stage
@@ -369,7 +369,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
                        "log_mel_floor": LOG_MEL_FLOOR},
               "stages": [vars(s) for s in recipe.stages], "heldout_curve": curve.rows()}
     sources = recipe_sources(recipe)
-    config["source_hours"] = source_hours(sources, cache, unsplit_sources(recipe), set(recipe.sources))
+    config["source_hours"] = recipe_hours(recipe, cache)
     write_card(out, f"{recipe.name}: {recipe.title}", config, metrics, describe(config), sources)
     return metrics
 
