@@ -369,7 +369,7 @@ def test_a_stage_may_draw_on_its_own_sources_and_the_held_out_pools_stay_the_rec
     assert recipe.stage_sources(recipe.stages[0]) == recipe.sources
     assert recipe.stage_sources(recipe.stages[2]) == {"festvox_ru": 1.0, "oad_ambient": 1.0, "nexuiz_sung": 0.5}
     assert recipe.trained_sources == {"festvox_ru", "wesnoth", "oad_ambient", "nexuiz_sung"}
-    assert {s.id for s in recipe_sources(recipe)} == recipe.trained_sources
+    assert {s.id for s in recipe_sources(recipe)} == recipe.drawn_sources
     loaded = []
     pools = StagePools(recipe, lambda selection: loaded.append(selection) or {"selection": selection})
     got = [pools(stage)["selection"] for stage in recipe.stages]
@@ -462,7 +462,7 @@ def test_every_committed_recipe_passes_its_trainers_checks(path: Path) -> None:
     from segmenter.training.common import recipe_sources
     recipe = recipes.load(path)
     assert recipe.name == path.stem and f"recipes/{path.name}" in path.read_text()  # its "Made with" line
-    assert {s.id for s in recipe_sources(recipe)} == recipe.trained_sources
+    assert {s.id for s in recipe_sources(recipe)} == recipe.drawn_sources
     trainer = train_segmenter if recipe.task == "segmentation" else train_separator_v2
     trainer.check_recipe(recipe)
 
