@@ -60,6 +60,8 @@ def pools_for(recipe: Recipe, cache: Path, speech_clips: str = "all") -> tuple[S
 def check_unseen(recipe: Recipe, chosen: list[Source], cache: Path) -> None:
     """RecipeError if a source of `[heldout] sources` shares a clip with one that training draws on
     (drascula_sung holds drascula_sung_2's song)."""
+    if not recipe.heldout_sources:  # the usual recipe: no cache file to read
+        return
     from .fetch import read_lock, usable_clip_ids
     lock, skip = read_lock(), excluded()
     clips = {s.id: usable_clip_ids(s, cache, lock, skip) or set() for s in chosen}
