@@ -152,7 +152,7 @@ class SpeechSegmenter(ClamsApp):
 
     @staticmethod
     def asr_track(parameters: dict) -> AsrTrack:
-        """The speechOnly track's limits on the mask, from its parameters (ASR_TRACK_PARAMS)."""
+        """The speechOnly track's limits on the mask, from attenuationLimit and mixBack."""
         values = {field: float(parameters[name]) for name, field in app_metadata.ASR_TRACK_PARAMS.items()
                   if parameters.get(name) is not None}
         try:

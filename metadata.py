@@ -43,7 +43,6 @@ SMOOTHING_PARAMS = {
 ASR_TRACK_PARAMS = {
     "attenuationLimit": "attenuation_limit",
     "mixBack": "mix_back",
-    "maskExponent": "mask_exponent",
 }
 
 

@@ -30,9 +30,8 @@ Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at
   ours-speech-only : the app's separate=true&speechOnly=true track, the ASR track with its default
                      attenuation limit and mix-back (sep_ours.py --speech-only)
   deepfilternet    : DeepFilterNet3, attenuation limit 100 dB (systems/sep_deepfilternet.py)
-With --grid LIMIT_DB:SHARE[:EXPONENT] ..., the ASR track with each attenuation limit, mix-back share and
-mask exponent instead of its defaults, one system each, next to --systems (to choose the defaults: on
-held-out material).
+With --grid LIMIT_DB:SHARE ..., the ASR track with each attenuation limit and mix-back share instead of
+its defaults, one system each, next to --systems (to choose the defaults: on dev, as issue 26 says).
 With --candidate NAME=DIR ..., the ASR track with the separator model in DIR, one system each (to
 choose among trained separators in one run: on held-out material).
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
@@ -299,18 +298,15 @@ def score(items: list[dict], asr: dict) -> dict:
 
 
 def add_grid_system(spec: str) -> str:
-    """`LIMIT_DB:SHARE[:EXPONENT]` -> the name of a new system: the ASR track with that attenuation limit,
-    mix-back and mask exponent (default 1)."""
+    """`LIMIT_DB:SHARE` -> the name of a new system: the ASR track with that attenuation limit and mix-back."""
     try:
-        limit, share, *rest = (float(v) for v in spec.split(":"))
-        (exponent,) = rest or [1.0]
+        limit, share = (float(v) for v in spec.split(":"))
     except ValueError:
-        raise SystemExit(f"--grid takes LIMIT_DB:SHARE[:EXPONENT], e.g. 12:0.25 or 100:0:1.5, not {spec!r}") from None
-    name = f"asr-track-{limit:g}dB-{share:g}" + (f"-p{exponent:g}" if exponent != 1 else "")
+        raise SystemExit(f"--grid takes LIMIT_DB:SHARE, e.g. 12:0.25, not {spec!r}") from None
+    name = f"asr-track-{limit:g}dB-{share:g}"
     SYSTEMS[name] = (MAIN_PY, "sep_ours.py", "--speech-only", "--attenuation-limit", str(limit),
-                     "--mix-back", str(share), "--mask-exponent", str(exponent))
-    LABELS[name] = (f"ours, speechOnly track, attenuation limit {limit:g} dB, mix-back {share:g}"
-                    + (f", mask exponent {exponent:g}" if exponent != 1 else ""))
+                     "--mix-back", str(share))
+    LABELS[name] = f"ours, speechOnly track, attenuation limit {limit:g} dB, mix-back {share:g}"
     return name
 
 
@@ -443,9 +439,8 @@ def main() -> None:
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="dev corpus (--material dev)")
     ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout, songs)")
-    ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE[:EXPONENT]",
-                    help="also the ASR track with each attenuation limit (dB), mix-back share and mask exponent "
-                         "(default 1), e.g. 12:0.25 or 100:0:1.5")
+    ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
+                    help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
     ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
                     help="also the ASR track from each separator model folder, e.g. v6=pretrained/separator-v6")
     ap.add_argument("--score-only", action="store_true", help="rescore the saved recognition results")

@@ -25,7 +25,7 @@ import numpy as np
 
 from .segments import ParameterValueError
 
-RANGES = {"attenuation_limit": (0.0, 100.0), "mix_back": (0.0, 1.0), "mask_exponent": (1.0, 4.0)}
+RANGES = {"attenuation_limit": (0.0, 100.0), "mix_back": (0.0, 1.0)}
 # What each knob does: the one text that the command line and the app's metadata show.
 HELP = {
     "attenuation_limit": "The most, in dB (0 to 100), by which the ASR track's mask may lower any time-frequency "
@@ -34,9 +34,6 @@ HELP = {
                          "mask as the model made it.",
     "mix_back": "Share (0 to 1) of the untouched mixture mixed into the ASR track (the rest is the separated "
                 "speech); 0 mixes none back.",
-    "mask_exponent": "Power (1 to 4) to which the ASR track raises each gain of the separator's mask below 1, "
-                     "before the attenuation limit: above 1, bins the separator half keeps lose more of the "
-                     "background left in them (and of the speech). 1 leaves the mask as the model made it.",
 }
 
 
@@ -45,7 +42,6 @@ class AsrTrack:
     """The ASR track's limits on the separator's mask; the defaults are the ASR-safe ones."""
     attenuation_limit: float = RANGES["attenuation_limit"][1]  # dB: no limit
     mix_back: float = 0.0
-    mask_exponent: float = 1.0
 
     @classmethod
     def names(cls) -> list[str]:
@@ -60,23 +56,14 @@ class AsrTrack:
         return self
 
     def limit(self, mask: np.ndarray) -> np.ndarray:
-        """A per-bin mask (real or complex) with its gains below 1 raised to `mask_exponent`, floored
-        at -attenuation_limit dB (a complex gain keeps its phase; a gain of 0 becomes the floor;
-        100 dB leaves it as it is), then `mix_back` of the mixture added."""
-        if self.mask_exponent != 1.0:
-            mask = self._sharpened(mask, self.mask_exponent)
+        """A per-bin mask (real or complex) with its gain floored at -attenuation_limit dB (a complex
+        gain keeps its phase; a gain of 0 becomes the floor; 100 dB leaves it as it is), then
+        `mix_back` of the mixture added."""
         if self.attenuation_limit < RANGES["attenuation_limit"][1]:
             mask = self._floored(mask, np.float32(10.0 ** (-self.attenuation_limit / 20.0)))
         if self.mix_back:
             mask = (mask * np.float32(1.0 - self.mix_back) + np.float32(self.mix_back)).astype(mask.dtype)
         return mask
-
-    @staticmethod
-    def _sharpened(mask: np.ndarray, exponent: float) -> np.ndarray:
-        """|gain| < 1 -> |gain| ** exponent, with a complex gain's phase kept."""
-        magnitude = np.abs(mask)
-        scale = np.where(magnitude < 1, magnitude ** np.float32(exponent - 1.0), np.float32(1.0))
-        return (mask * scale).astype(mask.dtype)
 
     @staticmethod
     def _floored(mask: np.ndarray, floor: np.float32) -> np.ndarray:

@@ -140,14 +140,3 @@ def test_the_asr_track_floor_keeps_a_complex_masks_phase() -> None:
                                [0.25, 1.0], atol=1e-4)
     with pytest.raises(ValueError, match="mix_back"):
         AsrTrack(mix_back=1.5).validate()
-
-
-def test_the_asr_track_exponent_lowers_gains_below_one_and_keeps_the_phase() -> None:
-    m = np.array([0.0, 0.5j, 0.3 + 0.4j, 1.0, 1.2], np.complex64)
-    out = AsrTrack(mask_exponent=2.0).limit(m)
-    np.testing.assert_allclose(out, [0.0, 0.25j, 0.15 + 0.2j, 1.0, 1.2], atol=1e-6)
-    assert out.dtype == np.complex64
-    floored = AsrTrack(mask_exponent=2.0, attenuation_limit=20.0).limit(np.float32([0.2, 0.5]))
-    np.testing.assert_allclose(floored, [0.1, 0.25], atol=1e-6)
-    with pytest.raises(ValueError, match="mask_exponent"):
-        AsrTrack(mask_exponent=0.5).validate()
