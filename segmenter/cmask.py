@@ -7,7 +7,9 @@ the inverse is a plain overlap-add and a mask of one gives back the input sample
 The network's complex mask has one value per band (`BandLayout`: every bin below 2 kHz, ERB bands
 above, unless the model's config.json says otherwise), spread to the bins by interpolation; its
 magnitude is bounded by MAX_GAIN. A complex mask also corrects the phase, which a magnitude mask
-leaves as the mixture's.
+leaves as the mixture's. With `df_taps` > 1 the full-resolution bins are deep-filtered (DeepFilterNet's
+deep filtering): each output bin is a complex-weighted sum of the same bin in the frames around it,
+which can follow a voice's harmonic through a bin that music shares, where one gain per frame cannot.
 
 Long inputs are processed in chunks of frames, each seen with the network's whole context on
 either side, so the output is the same as that of one pass over the whole input (to float
@@ -31,6 +33,7 @@ MAX_GAIN = 1.2  # the mask's largest magnitude
 COMPRESS = 0.3  # the power-law compression of the phase features (and of the loss)
 WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
 CORE_FRAMES = 1875  # frames per chunk (30 s) besides the context either side
+MAX_TAPS = 9  # a deep filter's most frames (144 ms)
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,35 @@ class BandLayout:
     the last full bin. A model's config.json records its layout ("bands")."""
     full_bins: int = 64  # bins 0-63: every bin up to 1.97 kHz
     erb_bands: int = 32  # 2-8 kHz
+    df_taps: int = 1  # frames in each full-resolution bin's filter, centred on its own (1: a mask)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.full_bins, int) and isinstance(self.erb_bands, int)
                 and 2 <= self.full_bins < N_BINS - 1 and 1 <= self.erb_bands <= N_BINS - self.full_bins):
             raise ValueError(f"a band layout needs whole numbers: 2 <= full_bins < {N_BINS - 1} and "
                              f"1 <= erb_bands <= the bins above them: {self}")
+        if not (isinstance(self.df_taps, int) and self.df_taps % 2 == 1 and 1 <= self.df_taps <= MAX_TAPS):
+            raise ValueError(f"df_taps must be an odd whole number from 1 to {MAX_TAPS}: {self}")
 
     @property
     def bands(self) -> int:
         return self.full_bins + self.erb_bands
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """The deep filter's taps besides the centre one, as frame offsets: tap k weights frame t + k."""
+        h = self.df_taps // 2
+        return tuple(k for k in range(-h, h + 1) if k)
+
+    @property
+    def n_coefficients(self) -> int:
+        """Complex values per frame: the centre tap's per band, then each other tap's per full bin."""
+        return self.bands + len(self.offsets) * self.full_bins
+
+    @property
+    def n_outputs(self) -> int:
+        """The network's outputs per frame: the coefficients' real parts, then their imaginary parts."""
+        return 2 * self.n_coefficients
 
     @property
     def n_features(self) -> int:
@@ -64,7 +86,8 @@ class BandLayout:
         return pooling(N_FFT, SAMPLE_RATE, self.full_bins, self.erb_bands)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """config.json's "bands" (df_taps only when it filters: a plain mask's record stays as it was)."""
+        return {k: v for k, v in asdict(self).items() if k != "df_taps" or v != 1}
 
     def features(self, spec: np.ndarray) -> np.ndarray:
         """(frames, N_BINS) complex -> (frames, n_features): log power per band (scaled as the
@@ -78,18 +101,39 @@ class BandLayout:
                                low.real * gain, low.imag * gain), axis=1).astype(np.float32)
 
     def bounded_mask(self, z: np.ndarray) -> np.ndarray:
-        """The network's (frames, 2 x bands) output -> complex (frames, bands) mask of magnitude
-        below MAX_GAIN: z's direction, its length through MAX_GAIN * tanh."""
-        re, im = z[:, :self.bands], z[:, self.bands:]
+        """The network's (frames, n_outputs) output -> complex (frames, n_coefficients) coefficients of
+        magnitude below MAX_GAIN: z's direction, its length through MAX_GAIN * tanh."""
+        c = self.n_coefficients
+        re, im = z[:, :c], z[:, c:]
         length = np.sqrt(re * re + im * im + 1e-8)
         g = MAX_GAIN * np.tanh(length) / length
         return (re * g + 1j * (im * g)).astype(np.complex64)
 
-    def apply_mask(self, spec: np.ndarray, band_mask: np.ndarray, limit: MaskLimit | None = None) -> np.ndarray:
-        """The STFT times the band mask spread to the bins (then `limit`ed, per bin)."""
+    def apply_mask(self, spec: np.ndarray, coefs: np.ndarray, limit: MaskLimit | None = None,
+                   first: int = 0) -> np.ndarray:
+        """Frames `first` .. `first + len(coefs)` of the STFT `spec`, masked: the centre tap's band
+        mask spread to the bins times each frame, plus, with deep filtering, each other tap's
+        coefficients times the full-resolution bins `k` frames away (zeros beyond `spec`, which holds
+        the frames around them). Then `limit` per bin on the gain, output / input, where the input
+        is not exactly zero."""
+        n, f = len(coefs), self.full_bins
+        x = spec[first:first + n]
         e = self.expansion()
-        mask = ((band_mask.real @ e) + 1j * (band_mask.imag @ e)).astype(np.complex64)
-        return spec * (limit(mask) if limit else mask)
+        band = coefs[:, :self.bands]
+        mask = ((band.real @ e) + 1j * (band.imag @ e)).astype(np.complex64)
+        if not self.offsets:
+            return x * (limit(mask) if limit else mask)
+        y = x * mask
+        for i, k in enumerate(self.offsets):
+            tap = coefs[:, self.bands + i * f:self.bands + (i + 1) * f]
+            lo, hi = max(first + k, 0), min(first + k + n, len(spec))  # the frames tap k reads
+            if lo < hi:
+                y[lo - first - k:hi - first - k, :f] += tap[lo - first - k:hi - first - k] * spec[lo:hi, :f]
+        if limit:
+            heard = x != 0
+            gain = np.where(heard, y / np.where(heard, x, 1), 1).astype(np.complex64)
+            y = np.where(heard, limit(gain) * x, y).astype(np.complex64)
+        return y
 
 
 DEFAULT_BANDS = BandLayout()
@@ -131,9 +175,12 @@ class ComplexMaskSeparator(Separator):
 
     def __init__(self, net: CmaskNet, core_frames: int = CORE_FRAMES, model_dir: Path | None = None,
                  layout: BandLayout = DEFAULT_BANDS):
-        if net.spec.inputs != layout.n_features or net.spec.outputs != 2 * layout.bands:
+        if net.spec.inputs != layout.n_features or net.spec.outputs != layout.n_outputs:
             raise ValueError(f"network has {net.spec.inputs} inputs and {net.spec.outputs} outputs, expected "
-                             f"{layout.n_features} and {2 * layout.bands} ({layout})")
+                             f"{layout.n_features} and {layout.n_outputs} ({layout})")
+        if net.spec.context < layout.df_taps // 2:
+            raise ValueError(f"a deep filter of {layout.df_taps} frames needs a context of {layout.df_taps // 2} "
+                             f"frames either side; the network sees {net.spec.context}")
         self.net, self.core, self.model_dir, self.layout = net, core_frames, model_dir, layout
 
     @classmethod
@@ -193,9 +240,9 @@ class ComplexMaskSeparator(Separator):
             held, feats = np.concatenate((held, spec)), np.concatenate((feats, lay.features(spec)))
             while len(held) >= left + self.core + reach:
                 z = self.net.forward(feats[:left + self.core + reach])[left:left + self.core]
-                yield lay.apply_mask(held[left:left + self.core], lay.bounded_mask(z), limit)
+                yield lay.apply_mask(held, lay.bounded_mask(z), limit, first=left)
                 cut = max(0, left + self.core - reach)
                 held, feats, left = held[cut:], feats[cut:], left + self.core - cut
         if len(held) > left:
             z = self.net.forward(feats)[left:]
-            yield lay.apply_mask(held[left:], lay.bounded_mask(z), limit)
+            yield lay.apply_mask(held, lay.bounded_mask(z), limit, first=left)

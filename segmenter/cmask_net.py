@@ -29,6 +29,7 @@ class CmaskSpec:
     hidden: int  # channels inside a block
     dilations: tuple[int, ...] = field(default=(1, 2, 4, 8, 16, 32))
     kernel: int = 3
+    passing: int = 0  # outputs whose real parts start at 1, a mask that passes the mixture (0: all)
 
     @property
     def context(self) -> int:
@@ -52,12 +53,13 @@ class CmaskSpec:
 def build_keras(spec: CmaskSpec, init_scale: float = 1.0):
     """The model: (batch, frames, inputs) -> (batch, frames, outputs), the mask before its bound
     (`cmask.BandLayout.bounded_mask`). Each block's last layer starts at `init_scale` times Glorot, so a deep
-    stack starts near its input projection. The output's real parts start at a bias of 1: a
-    mask near one, which passes the mixture (clean speech must come out untouched)."""
+    stack starts near its input projection. The mask's real parts start at a bias of 1 (a deep
+    filter's other taps at 0): a mask near one, which passes the mixture (clean speech must come
+    out untouched)."""
     import keras
     small = keras.initializers.VarianceScaling(init_scale ** 2, "fan_avg", "uniform")
     bias = np.zeros(spec.outputs, np.float32)
-    bias[:spec.outputs // 2] = 1.0
+    bias[:spec.passing or spec.outputs // 2] = 1.0
     x = inp = keras.Input((None, spec.inputs))
     x = keras.layers.Conv1D(spec.width, 1, name="input")(x)
     for i, d in enumerate(spec.dilations):
@@ -71,6 +73,22 @@ def build_keras(spec: CmaskSpec, init_scale: float = 1.0):
     x = keras.layers.Conv1D(spec.outputs, 1, kernel_initializer=small,
                             bias_initializer=keras.initializers.Constant(bias), name="output")(x)
     return keras.Model(inp, x)
+
+
+def grown(weights: list[np.ndarray], model) -> None:
+    """Set `model`'s weights from a network of the same layers with fewer mask coefficients per
+    frame (a deep filter added at a stage): every layer as it was, and the output layer's new
+    coefficients, real and imaginary, with zero weights and bias, so that the grown network
+    computes at first exactly what the smaller one did."""
+    values = []
+    for old, new in zip(weights, model.get_weights()):
+        if old.shape != new.shape:  # the output layer: (1, width, 2 x coefficients) and its bias
+            was, now = old.shape[-1] // 2, new.shape[-1] // 2
+            wider = np.zeros_like(new)
+            wider[..., :was], wider[..., now:now + was] = old[..., :was], old[..., was:]
+            old = wider
+        values.append(old)
+    model.set_weights(values)
 
 
 def weights_of(model) -> dict[str, np.ndarray]:

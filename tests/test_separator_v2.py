@@ -127,20 +127,106 @@ def test_the_loss_resynthesis_matches_numpy() -> None:
     np.testing.assert_allclose(y[:, :8000], x, atol=1e-5)
 
 
-def test_streaming_in_chunks_is_exact_at_the_boundaries(tmp_path: Path) -> None:
+DEEP = cmask.BandLayout(64, 32, 5)  # deep filtering of the full-resolution bins over 5 frames
+
+
+def test_a_deep_filter_weights_the_frames_around_each_full_bin() -> None:
+    """Only a centre tap is the plain mask; a tap k reads frame t + k of the bins below full_bins
+    (zeros past the ends); bins above are masked by the band mask alone; the limit acts on the gain."""
+    rng = np.random.default_rng(5)
+    x = cmask.stft(rng.normal(scale=0.1, size=4000).astype(np.float32))
+    band = (rng.normal(size=(len(x), DEEP.bands)) + 1j * rng.normal(size=(len(x), DEEP.bands))).astype(np.complex64)
+    coefs = np.zeros((len(x), DEEP.n_coefficients), np.complex64)
+    coefs[:, :DEEP.bands] = band
+    plain = cmask.BandLayout(64, 32).apply_mask(x, band)
+    np.testing.assert_allclose(DEEP.apply_mask(x, coefs), plain, atol=1e-6)
+    assert DEEP.offsets == (-2, -1, 1, 2) and DEEP.n_outputs == 2 * (96 + 4 * 64)
+    side = coefs.copy()
+    side[:, :DEEP.bands] = 0
+    side[:, DEEP.bands + 3 * 64:] = 1  # tap +2
+    y = DEEP.apply_mask(x, side)
+    np.testing.assert_allclose(y[:-2, :64], x[2:, :64], atol=1e-6)
+    assert not y[-2:, :64].any() and not y[:, 64:].any()
+    np.testing.assert_allclose(DEEP.apply_mask(x, side[3:8], first=3), y[3:8], atol=1e-6)  # frames around from x
+    from segmenter.asr_track import AsrTrack
+    closed = DEEP.apply_mask(x, side, limit=AsrTrack(attenuation_limit=6.0).limit)  # gains floored at 0.501
+    heard = x != 0
+    assert np.all(np.abs(closed[heard]) >= 0.5 * np.abs(x[heard]))
+    passed = np.abs(y) > 0.51 * np.abs(x)  # where the filter passes more than the floor, it stays
+    np.testing.assert_allclose(closed[passed], y[passed], rtol=1e-5)
+    with pytest.raises(ValueError, match="df_taps"):
+        cmask.BandLayout(64, 32, 4)
+
+
+@pytest.mark.parametrize("layout", [BANDS, DEEP], ids=["mask", "deep-filter"])
+def test_streaming_in_chunks_is_exact_at_the_boundaries(tmp_path: Path, layout: cmask.BandLayout) -> None:
     """Chunks of 7 frames (context 2 x 4 frames) and ragged input blocks give the one-pass output."""
     from segmenter.cmask_net import export
-    spec = CmaskSpec(BANDS.n_features, 2 * BANDS.bands, 16, 24, (1, 2, 1))
+    spec = CmaskSpec(layout.n_features, layout.n_outputs, 16, 24, (1, 2, 1))
     export(random_model(spec, 3), spec, tmp_path / "weights.npz")
     net = CmaskNet.load(tmp_path / "weights.npz")
     x = np.random.default_rng(4).normal(scale=0.1, size=3 * 16000 + 77).astype(np.float32)
-    whole = cmask.istft(cmask.ComplexMaskSeparator(net).masked(cmask.stft(x)), len(x))
+    whole = cmask.istft(cmask.ComplexMaskSeparator(net, layout=layout).masked(cmask.stft(x)), len(x))
     cuts = [0, 100, 1000, 5000, 20000, len(x)]
     blocks = [x[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
-    chunked = np.concatenate(list(cmask.ComplexMaskSeparator(net, core_frames=7).stream(blocks)))
+    chunked = np.concatenate(list(cmask.ComplexMaskSeparator(net, core_frames=7, layout=layout).stream(blocks)))
     assert len(chunked) == len(x)
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
     assert not np.allclose(whole, x, atol=1e-3)
+
+
+def test_the_loss_deep_filter_matches_numpy() -> None:
+    """The trainer's estimate (Keras ops) is the one inference makes (NumPy), deep filter included."""
+    pytest.importorskip("keras")
+    from keras import ops
+    from segmenter.training.train_separator_v2 import masked_spectrum
+    rng = np.random.default_rng(6)
+    x = np.stack([cmask.stft(a) for a in rng.normal(scale=0.1, size=(2, 4000)).astype(np.float32)])
+    z = rng.normal(size=(2, x.shape[1], DEEP.n_outputs)).astype(np.float32)
+    yr, yi = (ops.convert_to_numpy(v) for v in masked_spectrum(z, x.real, x.imag, DEEP))
+    for b in range(2):
+        expected = DEEP.apply_mask(x[b], DEEP.bounded_mask(z[b]))
+        np.testing.assert_allclose(yr[b] + 1j * yi[b], expected, atol=1e-5)
+
+
+def test_a_grown_network_starts_as_the_one_it_grew_from() -> None:
+    """`grown` adds a deep filter's taps at zero: the masked STFT is unchanged until training moves them."""
+    from segmenter.cmask_net import build_keras, grown, weights_of
+    plain = cmask.BandLayout(64, 32)
+    small = CmaskSpec(plain.n_features, plain.n_outputs, 16, 24, (1, 2))
+    big = dataclasses.replace(small, outputs=DEEP.n_outputs, passing=DEEP.bands)
+    before = random_model(small, 8)
+    after = build_keras(big)
+    grown(before.get_weights(), after)
+    x = cmask.stft(np.random.default_rng(9).normal(scale=0.1, size=8000).astype(np.float32))
+    y0 = cmask.ComplexMaskSeparator(CmaskNet(small, weights_of(before)), layout=plain).masked(x)
+    y1 = cmask.ComplexMaskSeparator(CmaskNet(big, weights_of(after)), layout=DEEP).masked(x)
+    np.testing.assert_allclose(y1, y0, atol=1e-5)
+    bias = weights_of(build_keras(big))["output/b"]  # a new network's filter starts as a mask of one
+    assert bias[:DEEP.bands].tolist() == [1.0] * DEEP.bands and not bias[DEEP.bands:].any()
+
+
+def test_a_stage_may_grow_a_deep_filter_and_nothing_else(tmp_path: Path) -> None:
+    from segmenter.training import recipe as recipes
+    from segmenter.training.train_segmenter import check_recipe as check_segmenter_recipe
+    from segmenter.training.train_separator_v2 import band_layout, check_recipe, network
+    added = "[[stage]]\nsteps = 1\nbatch = 3\nseconds = 1.5\nlr = 1e-4\nnetwork = {{ {} }}\n"
+    path = tmp_path / "r.toml"
+    path.write_text(TINY + added.format("df_taps = 3") + added.format("df_taps = 3"))
+    recipe = recipes.load(path)
+    check_recipe(recipe)
+    assert [band_layout(recipe, i).df_taps for i in range(3)] == [1, 3, 3]
+    assert network(recipe, 0).outputs == 2 * 112 and network(recipe).outputs == 2 * (112 + 2 * 96)
+    for bad, message in ((added.format("width = 32"), "may set only"),
+                         (added.format("df_taps = 3") + added.format("df_taps = 5"), "changes a deep filter"),
+                         (added.format("df_taps = 2"), "df_taps")):
+        path.write_text(TINY + bad)
+        with pytest.raises(recipes.RecipeError, match=message):
+            check_recipe(recipes.load(path))
+    segmenter_recipe = recipes.load(recipes.REPO / "recipes" / f"{DEFAULT_SEGMENTER}.toml")
+    grows = recipes.Stage(**{**vars(segmenter_recipe.stages[-1]), "network": {"width": 64}})
+    with pytest.raises(recipes.RecipeError, match="a stage's own network"):
+        check_segmenter_recipe(dataclasses.replace(segmenter_recipe, stages=(*segmenter_recipe.stages, grows)))
 
 
 def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav: Path) -> None:
@@ -179,6 +265,37 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert sep.layout == cmask.BandLayout(96, 16)  # the layout its config.json records
     y = sep.separate_audio(np.zeros(5000, np.float32))
     assert y.shape == (5000,) and np.all(np.isfinite(y))
+
+
+def test_a_stage_that_grows_a_deep_filter_trains_resumes_and_makes_a_complete_folder(tmp_path: Path,
+                                                                                      example_wav: Path) -> None:
+    """A run killed at the first batch of the growing stage resumes from the plain mask's checkpoint
+    into the grown network; the folder, its config and card say so and the separator loads with it."""
+    pytest.importorskip("keras")
+    from test_training_recipe import Killed, tiny_pools
+    from segmenter.training import recipe as recipes
+    from segmenter.training.train_separator_v2 import train
+    path = tmp_path / "grows.toml"
+    path.write_text(TINY + "[[stage]]\nsteps = 1\nbatch = 3\nseconds = 1.5\nlr = 1e-4\nnetwork = { df_taps = 3 }\n")
+    recipe, pools, out = recipes.load(path), tiny_pools(example_wav), tmp_path / "model"
+
+    def killed_in_stage_2(stage):
+        if stage is recipe.stages[1]:
+            raise Killed()
+        return pools
+    with pytest.raises(Killed):
+        train(recipe, out, tmp_path / "cache", killed_in_stage_2, pools)
+    assert json.loads((out / "checkpoint" / "state.json").read_text()) == {"stage": 1, "epoch": 0}
+    train(recipe, out, tmp_path / "cache", lambda stage: pools, pools)
+    config = json.loads((out / "config.json").read_text())
+    assert config["bands"] == {"full_bins": 96, "erb_bands": 16, "df_taps": 3}
+    assert config["network"]["outputs"] == 2 * (112 + 2 * 96) and config["network"]["passing"] == 112
+    assert [row["step"] for row in config["heldout_curve"]] == [2, 3]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "the network growing to df_taps 3" in card and "(deep filtering)" in card
+    sep = Separator.load(out)
+    assert sep.layout == cmask.BandLayout(96, 16, 3)
+    assert np.all(np.isfinite(sep.separate_audio(np.random.default_rng(0).normal(scale=0.1, size=5000))))
 
 
 def test_a_stage_may_set_its_own_loss_weights(tmp_path: Path) -> None:

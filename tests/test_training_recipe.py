@@ -451,7 +451,7 @@ def test_the_held_out_curve_has_a_row_every_curve_steps_and_at_each_stage_end() 
     from segmenter.training.recipe import Stage
     stages = [Stage(steps=2 * CURVE_STEPS, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4),
               Stage(steps=CURVE_STEPS // 2, batch=1, seconds=1.0, lr=1e-3, checkpoint_steps=CURVE_STEPS // 4)]
-    curve = HeldoutCurve(Path("unused.tsv"), stages, (), lambda model: {})
+    curve = HeldoutCurve(Path("unused.tsv"), stages, (), lambda model, stage: {})
     due = [curve.due(s, e) for s, stage in enumerate(stages) for e in range(stage.epochs)]
     assert [d for d in due if d is not None] == [CURVE_STEPS, 2 * CURVE_STEPS, 2 * CURVE_STEPS + CURVE_STEPS // 2]
 

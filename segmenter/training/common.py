@@ -56,10 +56,10 @@ def make_dataset(batch_fn: Callable[[np.random.Generator], tuple], steps: int, s
 CHECKPOINT = "checkpoint"
 
 
-def train_stages(spec: NetSpec, loss: Callable[[Stage], object], stages: Sequence[Stage],
+def train_stages(spec: NetSpec | Sequence, loss: Callable[[Stage], object], stages: Sequence[Stage],
                  batch_fn: Callable[[Stage, np.random.Generator], tuple],
                  out_dir: Path, seed: int, init_scale: float = 1.0, build: Callable = build_keras,
-                 after_epoch: Callable | None = None):
+                 after_epoch: Callable | None = None, carry: Callable[[list, object], None] | None = None):
     """Train through `stages`, each with its own cosine learning rate, and return the final model.
 
     After every `checkpoint_steps` the model, its optimizer and the position are saved in
@@ -67,7 +67,8 @@ def train_stages(spec: NetSpec, loss: Callable[[Stage], object], stages: Sequenc
     i of a stage's epoch e is always drawn from the same seed, so a resumed run sees what an
     unbroken one would. The checkpoint is removed once the model of record is written.
     `loss(stage)` is the stage's Keras loss. `build(spec, init_scale)` makes the Keras model (another
-    network family than `NetSpec`'s).
+    network family than `NetSpec`'s). `spec` may be a list, one network per stage, when a stage grows
+    the network: then `carry(weights, model)` sets the grown model's weights from the stage before's.
     `after_epoch(model, stage, epoch)` runs after each checkpoint (epochs count from 0 in each stage);
     at the end of a stage with `average_last` it sees the averaged weights the stage ends with.
     """
@@ -79,6 +80,7 @@ def train_stages(spec: NetSpec, loss: Callable[[Stage], object], stages: Sequenc
         print(f"resuming from {ckpt}: stage {state['stage'] + 1} of {len(stages)}, "
               f"epoch {state['epoch']}", flush=True)
     ckpt.mkdir(parents=True, exist_ok=True)
+    specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(stages)
     model = None
     for s, stage in enumerate(stages):
         if s < state["stage"]:
@@ -87,11 +89,13 @@ def train_stages(spec: NetSpec, loss: Callable[[Stage], object], stages: Sequenc
         if first:
             model = keras.models.load_model(ckpt / "model.keras", custom_objects={"loss": loss(stage)})
         else:
-            fresh = build(spec, init_scale)
+            fresh = build(specs[s], init_scale)
+            grows = carry is not None and s > 0 and specs[s] != specs[s - 1]
+            put = carry if grows else (lambda w, m: m.set_weights(w))
             if model is not None:
-                fresh.set_weights(model.get_weights())
+                put(model.get_weights(), fresh)
             elif (ckpt / "model.keras").exists():  # a stage boundary: the last stage's weights
-                fresh.set_weights(keras.models.load_model(ckpt / "model.keras", compile=False).get_weights())
+                put(keras.models.load_model(ckpt / "model.keras", compile=False).get_weights(), fresh)
             model = fresh
             schedule = keras.optimizers.schedules.CosineDecay(stage.lr, stage.steps, alpha=stage.lr_floor)
             model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0), loss=loss(stage))
@@ -101,7 +105,7 @@ def train_stages(spec: NetSpec, loss: Callable[[Stage], object], stages: Sequenc
             callbacks.append(keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs, m=model, st=s: after_epoch(m, st, epoch)))
         model.fit(data, epochs=stage.epochs, initial_epoch=first, verbose=2, callbacks=callbacks)
-    final = build(spec)
+    final = build(specs[-1])
     final.set_weights(model.get_weights())
     return final
 
@@ -140,6 +144,8 @@ def describe_stages(stages: Sequence[dict]) -> str:
             text += ", loss weights " + ", ".join(f"{k} {v:g}" for k, v in s["loss"].items())
         if s.get("sources"):
             text += ", drawing on " + ", ".join(f"{k} at {v:g}" for k, v in s["sources"].items())
+        if s.get("network"):
+            text += ", the network growing to " + ", ".join(f"{k} {v}" for k, v in s["network"].items())
         if s.get("average_last"):
             text += (f", ending with the mean of its weights at every {s['checkpoint_steps']}th step "
                      f"of its last {s['average_last']}")

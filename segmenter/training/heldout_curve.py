@@ -17,10 +17,11 @@ CURVE_STEPS = 1000  # a row every this many steps: a separator's row costs about
 
 
 class HeldoutCurve:
-    """`after_epoch` for `train_stages`: `score(model)` gives the metrics, of which `columns` are kept."""
+    """`after_epoch` for `train_stages`: `score(model, stage)` gives the metrics, of which `columns`
+    are kept (the stage's index, since a stage may grow the network)."""
 
     def __init__(self, path: Path, stages: Sequence[Stage], columns: Sequence[str],
-                 score: Callable[[object], dict]) -> None:
+                 score: Callable[[object, int], dict]) -> None:
         self.path, self.columns, self.score = path, ("step", *columns), score
         self.before = [sum(s.steps for s in stages[:i]) for i in range(len(stages) + 1)]
         self.per_epoch = [s.checkpoint_steps for s in stages]
@@ -34,7 +35,7 @@ class HeldoutCurve:
         step = self.due(stage, epoch)
         if step is None:
             return
-        metrics = self.score(model)
+        metrics = self.score(model, stage)
         values = [float(metrics[c]) for c in self.columns[1:]]
         write_curve(self.path, self.columns[1:], [dict(zip(self.columns, (step, *values)))])
         print(f"held-out after step {step}: " + ", ".join(f"{c} {v:.3f}" for c, v in zip(self.columns[1:], values)),

@@ -27,7 +27,9 @@ class Stage:
     `average_last`, the stage ends with the mean of the weights at its checkpoints in its last
     `average_last` steps (stochastic weight averaging: one step's weights vary with its last few batches).
     `sources` draw weights override the recipe's in this stage (0 leaves a source out), so that a
-    stage added to a model's recipe may train on more data; the held-out pools stay the recipe's."""
+    stage added to a model's recipe may train on more data; the held-out pools stay the recipe's.
+    `network` grows the network from this stage on (a separator's deep filter, `df_taps`): what the
+    trainer can add to the stage before's without changing what it computes at first."""
     steps: int
     batch: int
     seconds: float
@@ -37,6 +39,7 @@ class Stage:
     average_last: int = 0
     loss: dict[str, float] = field(default_factory=dict)  # a separator's loss weights in this stage, over [loss]'s
     sources: dict[str, float] = field(default_factory=dict)  # draw weights in this stage, over [sources]'
+    network: dict[str, Any] = field(default_factory=dict)  # over [network]'s, from this stage on
 
     def __post_init__(self) -> None:
         if any(not isinstance(w, (int, float)) or w < 0 for w in self.sources.values()):
@@ -92,6 +95,13 @@ class Recipe:
             return str(self.path.resolve().relative_to(REPO))
         except ValueError:
             return str(self.path)
+
+    def stage_network(self, index: int) -> dict[str, Any]:
+        """The network of stage `index`: [network] with every `network` of the stages up to it."""
+        merged = dict(self.network)
+        for stage in self.stages[:index + 1]:
+            merged.update(stage.network)
+        return merged
 
     def stage_sources(self, stage: Stage) -> dict[str, float]:
         """{source id: draw weight} that `stage` trains on: [sources] with the stage's overrides."""

@@ -146,7 +146,8 @@ def uncalibrated(model, config: dict) -> None:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing, a [loss] table, a stage's own sources or a network this trainer cannot use."""
+    """Raise on mixing, a [loss] table, a stage's own sources or network, or a network this trainer
+    cannot use."""
     ProgrammeMix.from_recipe(recipe.mixing)
     if recipe.loss or any(s.loss for s in recipe.stages):
         raise RecipeError(f"recipe {recipe.path}: loss weights are a separator recipe's (this trainer's are fixed)")
@@ -154,6 +155,9 @@ def check_recipe(recipe: Recipe) -> None:
         # its codec bank is coded once from the recipe's sources, before the stages
         raise RecipeError(f"recipe {recipe.path}: a stage's own sources are a separator recipe's "
                           f"(this trainer draws every stage from [sources])")
+    if any(s.network for s in recipe.stages):
+        raise RecipeError(f"recipe {recipe.path}: a stage's own network is a separator recipe's "
+                          f"(this trainer's network is [network]'s in every stage)")
     network(recipe)
 
 
@@ -195,7 +199,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
 
     heldout = heldout_dir(recipe, cache, val_pools, mix)
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
-                         lambda model: score_heldout(NumpyNet(spec, conv_weights(model, spec)), heldout))
+                         lambda model, stage: score_heldout(NumpyNet(spec, conv_weights(model, spec)), heldout))
     model = train_stages(spec, lambda stage: "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), after_epoch=curve)
     n_cal = recipe.heldout["calibration"]

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from .. import cmask
-from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, weights_of
+from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, grown, weights_of
 from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_hours, recipe_parser, recipe_sources,
@@ -68,19 +68,36 @@ class MixShares:
             raise RecipeError(f"[mixing]: {e}") from None
 
 
-def band_layout(recipe: Recipe) -> cmask.BandLayout:
-    """The recipe's [network] full_bins and erb_bands, cmask's defaults where it names none."""
-    n = recipe.network
+LAYOUT_KEYS = ("full_bins", "erb_bands", "df_taps")
+GROWABLE = {"df_taps"}  # what a stage's `network` may set: `cmask_net.grown` adds a deep filter's taps
+
+
+def band_layout(recipe: Recipe, stage: int = -1) -> cmask.BandLayout:
+    """The layout of stage `stage` (the last by default): the recipe's [network] full_bins, erb_bands
+    and df_taps with the stages' own up to it, cmask's defaults where it names none."""
+    n = recipe.stage_network(stage % len(recipe.stages))
     try:
-        return cmask.BandLayout(**{k: n[k] for k in ("full_bins", "erb_bands") if k in n})
+        return cmask.BandLayout(**{k: n[k] for k in LAYOUT_KEYS if k in n})
     except ValueError as e:
-        raise RecipeError(f"[network] full_bins / erb_bands: {e}") from None
+        raise RecipeError(f"[network] {' / '.join(LAYOUT_KEYS)}: {e}") from None
 
 
-def network(recipe: Recipe) -> CmaskSpec:
-    n, lay = recipe.network, band_layout(recipe)
-    return CmaskSpec(lay.n_features, 2 * lay.bands, n["width"], n["hidden"], tuple(n["dilations"]),
-                     n.get("kernel", 3))
+def network(recipe: Recipe, stage: int = -1) -> CmaskSpec:
+    """The network of stage `stage` (the last by default)."""
+    n, lay = recipe.network, band_layout(recipe, stage)
+    return CmaskSpec(lay.n_features, lay.n_outputs, n["width"], n["hidden"], tuple(n["dilations"]),
+                     n.get("kernel", 3), passing=lay.bands if lay.offsets else 0)
+
+
+def check_growth(recipe: Recipe) -> None:
+    """Raise unless every stage's own `network` only adds a deep filter to a plain mask."""
+    for i, stage in enumerate(recipe.stages):
+        if set(stage.network) - GROWABLE:
+            raise RecipeError(f"recipe {recipe.path}: a stage's network may set only {sorted(GROWABLE)}, "
+                              f"not {sorted(set(stage.network) - GROWABLE)}")
+        if i and band_layout(recipe, i) != band_layout(recipe, i - 1) and band_layout(recipe, i - 1).offsets:
+            raise RecipeError(f"recipe {recipe.path}: stage {i + 1} changes a deep filter; a stage may only "
+                              f"add one to a plain mask (df_taps 1)")
 
 
 def example(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, shares: MixShares
@@ -155,6 +172,36 @@ def _istft(re, im):
     return ops.reshape(blocks, (ops.shape(y)[0], -1))
 
 
+def masked_spectrum(z, xr, xi, layout: cmask.BandLayout):
+    """`cmask.BandLayout.apply_mask` (of `bounded_mask(z)`, no limit) in Keras ops: the network's
+    output z and the mixture's STFT (batch, frames, bins) -> the estimate's real and imaginary parts."""
+    from keras import ops
+    c, bands, f = layout.n_coefficients, layout.bands, layout.full_bins
+    re, im = z[..., :c], z[..., c:]
+    length = ops.sqrt(re * re + im * im + 1e-8)
+    g = cmask.MAX_GAIN * ops.tanh(length) / length
+    re, im = re * g, im * g
+    e = ops.convert_to_tensor(layout.expansion())
+    mr, mi = ops.matmul(re[..., :bands], e), ops.matmul(im[..., :bands], e)
+    yr, yi = mr * xr - mi * xi, mr * xi + mi * xr
+    if not layout.offsets:
+        return yr, yi
+    dr = di = 0.0
+    for i, k in enumerate(layout.offsets):
+        tr, ti = re[..., bands + i * f:bands + (i + 1) * f], im[..., bands + i * f:bands + (i + 1) * f]
+        ar, ai = _shifted(xr[..., :f], k), _shifted(xi[..., :f], k)
+        dr, di = dr + tr * ar - ti * ai, di + tr * ai + ti * ar
+    rest = ops.zeros_like(xr[..., f:])
+    return yr + ops.concatenate((dr, rest), axis=-1), yi + ops.concatenate((di, rest), axis=-1)
+
+
+def _shifted(x, k: int):
+    """(batch, frames, bins) -> frame t holds x's frame t + k, zeros beyond x's ends."""
+    from keras import ops
+    pad = [[0, 0], [0, k], [0, 0]] if k > 0 else [[0, 0], [-k, 0], [0, 0]]
+    return ops.pad(x[:, k:] if k > 0 else x[:, :k], pad)
+
+
 def _compressed(re, im, scale):
     """|Y|^0.3 and Y's real and imaginary parts at that magnitude, Y scaled by `scale` first."""
     from keras import ops
@@ -213,12 +260,7 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: c
     from keras import ops
     b = cmask.N_BINS
     xr, xi, sr, si = (y_true[..., k * b:(k + 1) * b] for k in range(4))
-    re, im = y_pred[..., :layout.bands], y_pred[..., layout.bands:]
-    length = ops.sqrt(re * re + im * im + 1e-8)
-    g = cmask.MAX_GAIN * ops.tanh(length) / length
-    e = ops.convert_to_tensor(layout.expansion())
-    mr, mi = ops.matmul(re * g, e), ops.matmul(im * g, e)
-    yr, yi = mr * xr - mi * xi, mr * xi + mi * xr
+    yr, yi = masked_spectrum(y_pred, xr, xi, layout)
     scale = 1.0 / ops.sqrt(ops.mean(xr * xr + xi * xi, axis=(1, 2), keepdims=True) + 1e-12)
     cy, ayr, ayi = _compressed(yr, yi, scale)
     cs, asr, asi = _compressed(sr, si, scale)
@@ -303,6 +345,10 @@ def describe(config: dict) -> str:
                f"{ASR_MEL['fmin']:g} to {ASR_MEL['fmax']:g} Hz, pocketsphinx's front end; band powers floored "
                f"{-10 * np.log10(config['loss']['log_mel_floor']):g} dB below the mixture's mean)"
                if w.get("log_mel_bels") or in_stages else "")
+    taps = bands.get("df_taps", 1)
+    deep_filter = (f"; each of the {bands['full_bins']} full-resolution bins also gets a complex coefficient for "
+                   f"each of the {taps - 1} frames around it ({taps // 2} either side), which weights that frame's bin "
+                   f"(deep filtering)" if taps > 1 else "")
     snr = config["mixture"]["snr_db"]
     zeros = (f"\n{mix['digital_silence']:.0%} of all examples hold a stretch of exact zeros in input and target "
              f"({ZERO_SECONDS[0]:g}-{ZERO_SECONDS[1]:g} s, at the start one time in three)."
@@ -316,7 +362,7 @@ An input projection to {net['width']} channels and {len(net['dilations'])} resid
 {", ".join(map(str, net['dilations']))}, 1x1 convolution back to {net['width']}) see {reach:.2f} s either side; a last
 1x1 convolution gives a complex mask per band and frame, its magnitude bounded by {config['max_gain']:g}
 (tanh). The mask is spread to the bins by linear interpolation between band centres, multiplies the
-mixture's STFT (magnitude and phase) and the result is inverted by overlap-add.
+mixture's STFT (magnitude and phase){deep_filter} and the result is inverted by overlap-add.
 {config['parameters']:,} parameters; {config['macs_per_second'] / 1e6:.1f} M multiply-accumulates per second of audio.
 
 Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
@@ -339,19 +385,25 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
     shares = MixShares.from_recipe(recipe.mixing)
     codecs = list(recipe.codecs.get("names", []))
     seed_everything(recipe.seed)
-    spec, lay = network(recipe), band_layout(recipe)
+    n = range(len(recipe.stages))
+    specs, layouts = [network(recipe, i) for i in n], [band_layout(recipe, i) for i in n]
+    spec, lay = specs[-1], layouts[-1]
 
     def batch(stage: Stage, rng: np.random.Generator):
         pools = train_pools(stage)
         drawn = [example(pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
         return arrays(coded(drawn, codecs, shares.codec, rng), lay)
 
+    def stage_loss(stage: Stage):
+        i = next(i for i, s in enumerate(recipe.stages) if s is stage)  # train_stages passes the recipe's own
+        return make_loss(loss_weights(recipe, stage), layouts[i])
+
     heldout = heldout_set(val_pools, recipe, shares)
-    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS, lambda model: evaluate(
-        cmask.ComplexMaskSeparator(CmaskNet(spec, weights_of(model)), layout=lay), heldout))
-    model = train_stages(spec, lambda stage: make_loss(loss_weights(recipe, stage), lay), recipe.stages, batch, out,
-                         recipe.seed, init_scale=recipe.network.get("init_scale", 1.0), build=build_keras,
-                         after_epoch=curve)
+    curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS, lambda model, i: evaluate(
+        cmask.ComplexMaskSeparator(CmaskNet(specs[i], weights_of(model)), layout=layouts[i]), heldout))
+    model = train_stages(specs, stage_loss, recipe.stages, batch, out, recipe.seed,
+                         init_scale=recipe.network.get("init_scale", 1.0), build=build_keras, after_epoch=curve,
+                         carry=grown)
     save_model(model, spec, out, exporter=export)
     metrics = evaluate(cmask.ComplexMaskSeparator(CmaskNet.load(out / "weights.npz"), layout=lay), heldout)
     print(metrics, flush=True)
@@ -379,6 +431,7 @@ def check_recipe(recipe: Recipe) -> None:
     MixShares.from_recipe(recipe.mixing)
     for stage in recipe.stages:
         loss_weights(recipe, stage)
+    check_growth(recipe)
     network(recipe)
 
 
