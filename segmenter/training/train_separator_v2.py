@@ -362,7 +362,7 @@ An input projection to {net['width']} channels and {len(net['dilations'])} resid
 {", ".join(map(str, net['dilations']))}, 1x1 convolution back to {net['width']}) see {reach:.2f} s either side; a last
 1x1 convolution gives a complex mask per band and frame, its magnitude bounded by {config['max_gain']:g}
 (tanh). The mask is spread to the bins by linear interpolation between band centres, multiplies the
-mixture's STFT (magnitude and phase){deep_filter} and the result is inverted by overlap-add.
+mixture's STFT (magnitude and phase){deep_filter}, and the result is inverted by overlap-add.
 {config['parameters']:,} parameters; {config['macs_per_second'] / 1e6:.1f} M multiply-accumulates per second of audio.
 
 Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
