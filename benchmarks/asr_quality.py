@@ -33,7 +33,8 @@ Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at
 With --grid LIMIT_DB:SHARE ..., the ASR track with each attenuation limit and mix-back share instead of
 its defaults, one system each, next to --systems (to choose the defaults: on dev, as issue 26 says).
 With --candidate NAME=DIR ..., the ASR track with the separator model in DIR, one system each (to
-choose among trained separators in one run: on held-out material).
+choose among trained separators in one run: on held-out material), and each one's difference from the
+default ASR track with a 95 % interval (`paired_interval`: the passages resampled, the same for both).
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
 and kind, and for the clean ones; words invented per minute of background alone.
 
@@ -386,6 +387,48 @@ def table(results: dict, items: list[dict]) -> list[str]:
     return lines
 
 
+BOOTSTRAP_ROUNDS = 2000
+
+
+def paired_interval(items: list[dict], a: dict, b: dict, condition: str, rounds: int = BOOTSTRAP_ROUNDS,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """WER of b minus WER of a on `condition`'s items (per-item results `a`, `b`: id -> counts), and
+    the 2.5th and 97.5th percentiles of that difference over `rounds` resamplings of the passages
+    (an item's passage is its id before the last "_": the unit that items share speech and
+    background by), each resampling the same for a and b."""
+    by_passage = defaultdict(list)
+    for it in items:
+        if it["condition"] == condition:
+            by_passage[it["id"].rsplit("_", 1)[0]].append(it["id"])
+    passages = list(by_passage)
+
+    def counts(result: dict) -> np.ndarray:  # per passage: (errors, reference words)
+        return np.array([[sum(result[i]["sub"] + result[i]["del"] + result[i]["ins"] for i in by_passage[p]),
+                          sum(result[i]["ref_words"] for i in by_passage[p])] for p in passages], float)
+    ca, cb = counts(a), counts(b)
+    picks = np.random.default_rng(seed).integers(0, len(passages), size=(rounds, len(passages)))
+    ea, eb = ca[picks].sum(axis=1), cb[picks].sum(axis=1)
+    diffs = eb[:, 0] / eb[:, 1] - ea[:, 0] / ea[:, 1]
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    whole = cb.sum(axis=0)[0] / cb.sum(axis=0)[1] - ca.sum(axis=0)[0] / ca.sum(axis=0)[1]
+    return float(whole), float(lo), float(hi)
+
+
+def candidate_table(results: dict, items: list[dict], work: Path) -> list[str]:
+    """Each candidate's ASR track against the default one: WER differences with their intervals."""
+    if "scores" not in results.get("ours-speech-only", {}):
+        return ["Candidates: not compared (the default ASR track, ours-speech-only, is not in the run)."]
+    per_item = {name: json.loads((work / name / "asr.json").read_text())["items"]
+                for name, r in results.items() if "scores" in r}
+    lines = ["| candidate − default ASR track | noisy WER (95 % interval) | clean WER (95 % interval) |", "|---|---|---|"]
+    for name in per_item:
+        if "@" in name:
+            cells = [paired_interval(items, per_item["ours-speech-only"], per_item[name], c) for c in ("noisy", "clean")]
+            lines.append(f"| {LABELS[name]} | " + " | ".join(f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})" for d, lo, hi in cells)
+                         + " |")
+    return lines
+
+
 def on_free_core(cores: "Queue[str]", job):
     """Run job(cpu) on a core taken from `cores`, and give the core back."""
     cpu = cores.get()
@@ -506,7 +549,8 @@ def main() -> None:
              f"{sum(it['condition'] == 'background' for it in items)} background alone "
              f"({sum(it['seconds'] for it in items if it['condition'] == 'background') / 60:.1f} min). "
              "pocketsphinx 5.1.1 en-us; WER pooled over items.", "", *table(results, items), "",
-             *targets(results), *(["", *grid_table(results)] if args.grid else [])]
+             *targets(results), *(["", *grid_table(results)] if args.grid else []),
+             *(["", *candidate_table(results, items, work)] if candidates else [])]
     md = "\n".join(lines) + "\n"
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
