@@ -29,7 +29,7 @@ class CmaskSpec:
     hidden: int  # channels inside a block
     dilations: tuple[int, ...] = field(default=(1, 2, 4, 8, 16, 32))
     kernel: int = 3
-    passing: int = 0  # outputs whose real parts start at 1, a mask that passes the mixture (0: all)
+    passing: int = 0  # leading outputs that start at 1, a mask that passes the mixture (0: every real part)
 
     @property
     def context(self) -> int:
