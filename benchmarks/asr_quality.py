@@ -403,8 +403,8 @@ def paired_interval(items: list[dict], a: dict, b: dict, condition: str, rounds:
     passages = list(by_passage)
 
     def counts(result: dict) -> np.ndarray:  # per passage: (errors, reference words)
-        return np.array([[sum(result[i]["sub"] + result[i]["del"] + result[i]["ins"] for i in by_passage[p]),
-                          sum(result[i]["ref_words"] for i in by_passage[p])] for p in passages], float)
+        return np.array([[(q := pooled([result[i] for i in by_passage[p]]))["errors"], q["ref_words"]]
+                         for p in passages], float)
     ca, cb = counts(a), counts(b)
     picks = np.random.default_rng(seed).integers(0, len(passages), size=(rounds, len(passages)))
     ea, eb = ca[picks].sum(axis=1), cb[picks].sum(axis=1)
