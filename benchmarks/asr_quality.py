@@ -31,7 +31,8 @@ Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at
                      attenuation limit and mix-back (sep_ours.py --speech-only)
   deepfilternet    : DeepFilterNet3, attenuation limit 100 dB (systems/sep_deepfilternet.py)
 With --grid LIMIT_DB:SHARE ..., the ASR track with each attenuation limit and mix-back share instead of
-its defaults, one system each, next to --systems (to choose the defaults: on dev, as issue 26 says).
+its defaults, one system each, next to --systems, each with its difference from the default ASR track
+as below (to choose the defaults: on held-out material; dev is the reported set).
 With --candidate NAME=DIR ..., the ASR track with the separator model in DIR, one system each (to
 choose among trained separators in one run: on held-out material), and each one's difference from the
 default ASR track with a 95 % interval (`paired_interval`: the passages resampled, the same for both).
@@ -415,14 +416,15 @@ def paired_interval(items: list[dict], a: dict, b: dict, condition: str, rounds:
 
 
 def candidate_table(results: dict, items: list[dict], work: Path) -> list[str]:
-    """Each candidate's ASR track against the default one: WER differences with their intervals."""
+    """Each other ASR track (a candidate separator's, a grid setting's) against the default one: WER
+    differences with their intervals."""
     if "scores" not in results.get("ours-speech-only", {}):
         return ["Candidates: not compared (the default ASR track, ours-speech-only, is not in the run)."]
     per_item = {name: json.loads((work / name / "asr.json").read_text())["items"]
                 for name, r in results.items() if "scores" in r}
     lines = ["| candidate − default ASR track | noisy WER (95 % interval) | clean WER (95 % interval) |", "|---|---|---|"]
     for name in per_item:
-        if "@" in name:
+        if "@" in name or name.startswith("asr-track-"):
             cells = [paired_interval(items, per_item["ours-speech-only"], per_item[name], c) for c in ("noisy", "clean")]
             lines.append(f"| {LABELS[name]} | " + " | ".join(f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})" for d, lo, hi in cells)
                          + " |")
@@ -550,7 +552,7 @@ def main() -> None:
              f"({sum(it['seconds'] for it in items if it['condition'] == 'background') / 60:.1f} min). "
              "pocketsphinx 5.1.1 en-us; WER pooled over items.", "", *table(results, items), "",
              *targets(results), *(["", *grid_table(results)] if args.grid else []),
-             *(["", *candidate_table(results, items, work)] if candidates else [])]
+             *(["", *candidate_table(results, items, work)] if candidates or args.grid else [])]
     md = "\n".join(lines) + "\n"
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
