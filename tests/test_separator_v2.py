@@ -274,6 +274,8 @@ def test_a_stage_that_grows_a_deep_filter_trains_resumes_and_makes_a_complete_fo
     pytest.importorskip("keras")
     from test_training_recipe import Killed, tiny_pools
     from segmenter.training import recipe as recipes
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.snapshot import write_snapshot
     from segmenter.training.train_separator_v2 import train
     path = tmp_path / "grows.toml"
     path.write_text(TINY + "[[stage]]\nsteps = 1\nbatch = 3\nseconds = 1.5\nlr = 1e-4\nnetwork = { df_taps = 3 }\n")
@@ -286,7 +288,14 @@ def test_a_stage_that_grows_a_deep_filter_trains_resumes_and_makes_a_complete_fo
     with pytest.raises(Killed):
         train(recipe, out, tmp_path / "cache", killed_in_stage_2, pools)
     assert json.loads((out / "checkpoint" / "state.json").read_text()) == {"stage": 1, "epoch": 0}
+    snap = write_snapshot(recipe, out, tmp_path / "snapshot")  # the plain mask the first stage ended with
+    assert snap["snapshot"]["stage"] == 1 and snap["snapshot"]["step"] == recipe.stages[0].steps
+    assert Separator.load(tmp_path / "snapshot").layout == cmask.BandLayout(96, 16)
+    with pytest.raises(RecipeError, match="already holds"):
+        write_snapshot(recipe, out, tmp_path / "snapshot")
     train(recipe, out, tmp_path / "cache", lambda stage: pools, pools)
+    with pytest.raises(RecipeError, match="no checkpoint"):
+        write_snapshot(recipe, out, tmp_path / "after")
     config = json.loads((out / "config.json").read_text())
     assert config["bands"] == {"full_bins": 96, "erb_bands": 16, "df_taps": 3}
     assert config["network"]["outputs"] == 2 * (112 + 2 * 96) and config["network"]["passing"] == 112
@@ -462,3 +471,21 @@ def test_a_mixture_with_an_inaudible_background_is_scored_as_clean_speech() -> N
     assert scored_kind(under(INAUDIBLE_DB + 5), speech, "mixture") == "clean"
     assert scored_kind(under(INAUDIBLE_DB - 5), speech, "mixture") == "mixture"
     assert scored_kind(noise, np.zeros_like(noise), "speech-free") == "speech-free"
+
+
+def test_a_snapshot_names_the_stage_and_step_its_checkpoint_holds(tmp_path: Path) -> None:
+    from segmenter.training import recipe as recipes
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.snapshot import checkpoint_position
+    path = tmp_path / "r.toml"
+    path.write_text(TINY + "[[stage]]\nsteps = 4\nbatch = 3\nseconds = 1.5\nlr = 1e-4\ncheckpoint_steps = 2\n")
+    recipe, state = recipes.load(path), tmp_path / "run" / "checkpoint" / "state.json"
+    first = recipe.stages[0].steps
+    state.parent.mkdir(parents=True)
+    for position, expected in (({"stage": 1, "epoch": 1}, (1, first + 2)), ({"stage": 1, "epoch": 0}, (0, first)),
+                               ({"stage": 2, "epoch": 0}, (1, first + 4))):
+        state.write_text(json.dumps(position))
+        assert checkpoint_position(recipe, tmp_path / "run") == expected
+    state.write_text(json.dumps({"stage": 0, "epoch": 0}))
+    with pytest.raises(RecipeError, match="no training yet"):
+        checkpoint_position(recipe, tmp_path / "run")

@@ -437,8 +437,19 @@ def check_recipe(recipe: Recipe) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = recipe_parser("python -m segmenter train-separator", __doc__, "recipes/separator-v2.toml")
+    ap.add_argument("--snapshot", type=Path, metavar="DIR",
+                    help="write the --out run's last checkpoint to DIR as a model folder to measure "
+                         "(benchmarks/asr_quality.py --candidate NAME=DIR), and stop: no training")
     args = ap.parse_args(argv)
-    recipe, out = checked_recipe(ap, args, "separation", check_recipe)
+    recipe, out = checked_recipe(ap, args, "separation", check_recipe, writes_model=not args.snapshot)
+    if args.snapshot:
+        from .snapshot import write_snapshot
+        try:
+            at = write_snapshot(recipe, out, args.snapshot)["snapshot"]
+        except RecipeError as e:
+            ap.error(str(e))
+        print(f"{args.snapshot}: {recipe.name} at step {at['step']} (stage {at['stage']} of {len(recipe.stages)})")
+        return
     start_from_model(ap, args, recipe, out, CURVE_COLUMNS)
     train_pools, val_pools = pools_for(recipe, args.cache, MixShares.from_recipe(recipe.mixing).speech_clips)
     in_one_blas_thread(train, recipe, out, args.cache, train_pools, val_pools)
