@@ -51,6 +51,7 @@ names = ["g711_mulaw"]
 
 [loss]
 log_mel_bels = 0.5
+over_suppression = 2.0
 
 [heldout]
 mixtures = 6
@@ -189,6 +190,32 @@ def test_the_loss_deep_filter_matches_numpy() -> None:
         np.testing.assert_allclose(yr[b] + 1j * yi[b], expected, atol=1e-5)
 
 
+def test_the_over_suppression_term_costs_speech_taken_away_only() -> None:
+    """A closed mask over speech costs `over_suppression` x the speech's compressed magnitude power
+    more; over a speech-free background, where nothing can be taken away, it costs nothing more."""
+    pytest.importorskip("keras")
+    from keras import ops
+    from segmenter.training.train_separator_v2 import LOSS_WEIGHTS, _compressed, _loss
+    rng = np.random.default_rng(7)
+    speech, background = (np.stack([cmask.stft(a) for a in rng.normal(scale=0.1, size=(2, 4000)).astype(np.float32)])
+                          for _ in range(2))
+    closed = np.zeros((2, speech.shape[1], BANDS.n_outputs), np.float32)
+
+    def extra(target: np.ndarray) -> np.ndarray:
+        mix = target + background
+        y_true = np.concatenate([mix.real, mix.imag, target.real, target.imag], axis=-1).astype(np.float32)
+        costs = [ops.convert_to_numpy(_loss(y_true, closed, dict(LOSS_WEIGHTS, over_suppression=w), None, BANDS))
+                 for w in (0.0, 3.0)]
+        return costs[1] - costs[0]
+
+    scale = 1 / np.sqrt(np.mean(np.abs(speech + background) ** 2, axis=(1, 2), keepdims=True))
+    floor = ops.convert_to_numpy(_compressed(np.float32(0), np.float32(0), np.float32(1))[0])
+    taken = np.mean(np.maximum(ops.convert_to_numpy(_compressed(speech.real, speech.imag, scale)[0]) - floor, 0) ** 2,
+                    axis=(1, 2))
+    np.testing.assert_allclose(extra(speech), 3.0 * taken, rtol=1e-4)
+    np.testing.assert_allclose(extra(np.zeros_like(speech)), 0.0, atol=1e-7)
+
+
 def test_a_grown_network_starts_as_the_one_it_grew_from() -> None:
     """`grown` adds a deep filter's taps at zero: the masked STFT is unchanged until training moves them."""
     from segmenter.cmask_net import build_keras, grown, weights_of
@@ -257,7 +284,8 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
                  "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros",
                  "during training, by step: `heldout_curve` in config.json",
-                 "0.5 x the mean absolute log-mel distance in bels (40 mel bands from 133.33 to 6855.5 Hz"):
+                 "0.5 x the mean absolute log-mel distance in bels (40 mel bands from 133.33 to 6855.5 Hz",
+                 "2 x the compressed magnitude MSE where the estimate falls below the speech"):
         assert part in card
     assert not (out / "checkpoint").exists() and (out / "model.keras").exists()
     sep = Separator.load(out)  # the kind the trainer's config.json names

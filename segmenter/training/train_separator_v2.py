@@ -28,8 +28,11 @@ Kind = Literal["mixture", "clean", "speech-free"]
 MIN_SPEECH_FREE = 0.15
 # The loss (GTCRN's hybrid loss): compressed complex MSE and compressed magnitude MSE, on spectra
 # scaled by the mixture's RMS, plus the negative SI-SDR in bels, capped. A recipe's [loss] table may
-# change these weights and add a log-mel distance on a recogniser's filterbank (`log_mel_bels`).
-LOSS_WEIGHTS = {"complex": 30.0, "magnitude": 70.0, "si_sdr_bels": 1.0, "log_mel_bels": 0.0}
+# change these weights and add a log-mel distance on a recogniser's filterbank (`log_mel_bels`), or
+# an extra cost on speech taken away (`over_suppression`: the compressed magnitude MSE where the
+# estimate falls below the speech, VoiceFilter-Lite's asymmetric loss, there for a recogniser's sake).
+LOSS_WEIGHTS = {"complex": 30.0, "magnitude": 70.0, "si_sdr_bels": 1.0, "log_mel_bels": 0.0,
+                "over_suppression": 0.0}
 # pocketsphinx's en-us front end: 40 mel filters from 133.33 to 6855.5 Hz over a 512-point FFT at 16 kHz
 ASR_MEL = {"n_mels": 40, "fmin": 133.33, "fmax": 6855.5}
 # Band powers are floored this far below the mixture's mean band power (30 dB): SI-SDR barely sees
@@ -252,7 +255,8 @@ def make_loss(weights: dict[str, float], layout: cmask.BandLayout):
 
 def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: cmask.BandLayout):
     """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
-    counts alike) plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB,
+    counts alike), the magnitude MSE again where the estimate is below the speech (weighted apart),
+    plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB,
     and with `mel`, the log-mel distance. With no speech there is no SI-SDR nor log-mel distance,
     and the MSE alone teaches the mask to close: a log-level term there has a gradient that grows
     as the output falls, and in a short run it closed the mask on speech too (output 15-24 dB
@@ -265,6 +269,7 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: c
     cy, ayr, ayi = _compressed(yr, yi, scale)
     cs, asr, asi = _compressed(sr, si, scale)
     magnitude = ops.mean(ops.square(cy - cs), axis=(1, 2))
+    taken = ops.mean(ops.square(ops.relu(cs - cy)), axis=(1, 2))  # the part of `magnitude` below the speech
     complex_ = ops.mean(ops.square(ayr - asr) + ops.square(ayi - asi), axis=(1, 2))
     est, ref = _istft(yr, yi), _istft(sr, si)
     est = est - ops.mean(est, axis=1, keepdims=True)
@@ -274,7 +279,7 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: c
     t_energy = ops.sum(ops.square(target), axis=1)
     sdr_bels = ops.log10((t_energy + 1e-10) / (ops.sum(ops.square(est - target), axis=1) + SDR_CAP * t_energy + 1e-10))
     speech = ref_energy > 1e-8
-    total = (w["complex"] * complex_ + w["magnitude"] * magnitude
+    total = (w["complex"] * complex_ + w["magnitude"] * magnitude + w["over_suppression"] * taken
              + w["si_sdr_bels"] * ops.where(speech, -sdr_bels, 0.0))
     if mel is not None:
         total = total + w["log_mel_bels"] * ops.where(speech, log_mel_distance(yr, yi, sr, si, xr, xi, mel), 0.0)
@@ -331,6 +336,16 @@ def evaluate(sep: cmask.ComplexMaskSeparator, examples: list[tuple[np.ndarray, n
 CURVE_COLUMNS = ("heldout_si_sdr_improvement_db", "heldout_clean_speech_si_sdr_db", "heldout_speech_free_output_db")
 
 
+def _loss_term(config: dict, key: str, what: str) -> str:
+    """The card's " + weight x what" for a loss term that the recipe or some of its stages weight, else ""."""
+    weight = config["loss"]["weights"].get(key)
+    if weight:
+        return f" + {weight:g} x {what}"
+    if any(s.get("loss", {}).get(key) for s in config["stages"]):
+        return f" + (in the stages that weight it, below) {what}"
+    return ""
+
+
 def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
     net, stft, mix, codecs = config["network"], config["stft"], config["mixing"], config["codecs"]
@@ -339,12 +354,12 @@ def describe(config: dict) -> str:
     bands = config["bands"]
     reach = config["receptive_field_frames"] // 2 * stft["hop"] / stft["sample_rate"]
     w = config["loss"]["weights"]
-    in_stages = any(s.get("loss", {}).get("log_mel_bels") for s in config["stages"])
-    weight = f"{w['log_mel_bels']:g} x" if w.get("log_mel_bels") else "(in the stages that weight it, below)"
-    log_mel = (f" + {weight} the mean absolute log-mel distance in bels ({ASR_MEL['n_mels']} mel bands from "
-               f"{ASR_MEL['fmin']:g} to {ASR_MEL['fmax']:g} Hz, pocketsphinx's front end; band powers floored "
-               f"{-10 * np.log10(config['loss']['log_mel_floor']):g} dB below the mixture's mean)"
-               if w.get("log_mel_bels") or in_stages else "")
+    extra_terms = (_loss_term(config, "log_mel_bels", (
+        f"the mean absolute log-mel distance in bels ({ASR_MEL['n_mels']} mel bands from {ASR_MEL['fmin']:g} to "
+        f"{ASR_MEL['fmax']:g} Hz, pocketsphinx's front end; band powers floored "
+        f"{-10 * np.log10(config['loss']['log_mel_floor']):g} dB below the mixture's mean)"))
+        + _loss_term(config, "over_suppression", "the compressed magnitude MSE where the estimate falls below the "
+                     "speech (speech taken away costs more than background left, for a recogniser's sake)"))
     taps = bands.get("df_taps", 1)
     deep_filter = (f"; each of the {bands['full_bins']} full-resolution bins also gets a complex coefficient for "
                    f"each of the {taps - 1} frames around it ({taps // 2} either side), which weights that frame's bin "
@@ -370,7 +385,7 @@ rest speech over music, sung music or ambience at {snr[0]:g} to {snr[1]:+g} dB S
 them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
 (one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}{describe_speech_clips(mix.get('speech_clips', 'all'))}
 The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
-scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + {w['si_sdr_bels']:g} x the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB){log_mel};
+scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + {w['si_sdr_bels']:g} x the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB){extra_terms};
 without speech, the MSE terms alone.
 
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
