@@ -255,7 +255,7 @@ def make_loss(weights: dict[str, float], layout: cmask.BandLayout):
 
 def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: cmask.BandLayout):
     """Compressed complex and magnitude MSE (spectra scaled by the mixture's RMS, so every level
-    counts alike), the magnitude MSE again where the estimate is below the speech (weighted apart),
+    counts alike), the magnitude MSE again where the estimate is below the speech (with a weight of its own),
     plus the negative SI-SDR of the resynthesised speech, in bels, capped at SI_SDR_CAP_DB,
     and with `mel`, the log-mel distance. With no speech there is no SI-SDR nor log-mel distance,
     and the MSE alone teaches the mask to close: a log-level term there has a gradient that grows
