@@ -50,9 +50,9 @@ class NetSpec:
 
 
 def tcn(input_dim: int, width: int, dilations: tuple[int, ...], outputs: int, activation: str,
-        stride: int = 1) -> NetSpec:
-    """Input projection, residual dilated blocks, then a per-frame output layer."""
-    layers = [Layer(width, 3, 1)]
+        stride: int = 1, input_kernel: int = 3) -> NetSpec:
+    """Input projection (over `input_kernel` steps), residual dilated blocks, then a per-frame output layer."""
+    layers = [Layer(width, input_kernel, 1)]
     layers += [Layer(width, 3, d, residual=True) for d in dilations]
     layers.append(Layer(outputs, 1, 1, activation))
     return NetSpec(input_dim, tuple(layers), stride)

@@ -21,8 +21,10 @@ def test_exported_weights_match_keras() -> None:
     assert np.allclose(net.forward(x), expected, atol=2e-5)
 
 
-def test_chunked_streaming_equals_one_pass(tmp_path: Path) -> None:
-    spec = tcn(8, 6, (2, 4, 8), 3, "softmax", stride=2)
+@pytest.mark.parametrize("stride, input_kernel", [(2, 3), (4, 1)])
+def test_chunked_streaming_equals_one_pass(tmp_path: Path, stride: int, input_kernel: int) -> None:
+    spec = tcn(8, 6, (2, 4, 8), 3, "softmax", stride=stride, input_kernel=input_kernel)
+    assert spec.layers[0].kernel == input_kernel
     model = build_keras(spec)
     export(model, spec, tmp_path / "w.npz")
     net = NumpyNet.load(tmp_path / "w.npz")

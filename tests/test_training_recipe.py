@@ -97,7 +97,8 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny: a test model", "festvox_ru", "g711_mulaw", "Held-out metrics", "recipe_sha256",
                  "3 steps in all", "In 50% of programmes, stretches of exact zeros",
-                 "trained on and left out of the held-out\npools", "before this calibration"):
+                 "trained on and left out of the held-out\npools", "before this calibration",
+                 "an input convolution with kernel 3 and 2 residual convolutions"):
         assert part in card
     assert [row["step"] for row in config["heldout_curve"]] == [2, 3]  # each stage's end
     assert (out / "heldout_curve.tsv").read_text().splitlines()[0].split("\t")[1] == "heldout_speech_f1_frames"

@@ -32,7 +32,8 @@ from .recipe_pools import pools_for
 
 def network(recipe: Recipe) -> NetSpec:
     n = recipe.network
-    return tcn(N_MELS, n["width"], tuple(n["dilations"]), len(LABELS), "softmax", stride=n["stride"])
+    return tcn(N_MELS, n["width"], tuple(n["dilations"]), len(LABELS), "softmax", stride=n["stride"],
+               input_kernel=n.get("input_kernel", 3))
 
 
 def class_weights(recipe: Recipe) -> np.ndarray:
@@ -103,10 +104,10 @@ CURVE_COLUMNS = ("heldout_speech_f1_frames", "heldout_detection_error_rate_frame
 def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
     net, mix, codecs, features = config["network"], config["mixing"], config["codecs"], config["features"]
-    convs = [l for l in net["layers"] if l["kernel"] > 1]
-    width = convs[0]["filters"]
-    kernels = "/".join(str(k) for k in sorted({l["kernel"] for l in convs[1:]}))
-    dilations = ", ".join(str(l["dilation"]) for l in convs[1:])
+    projection, blocks = net["layers"][0], [l for l in net["layers"] if l["residual"]]
+    width = projection["filters"]
+    kernels = "/".join(str(k) for k in sorted({l["kernel"] for l in blocks}))
+    dilations = ", ".join(str(l["dilation"]) for l in blocks)
     frame_seconds = features["hop"] / features["sample_rate"]
     window_ms = 1000 * features["n_fft"] / features["sample_rate"]
     lowpass_khz = "-".join(f"{hz / 1000:g}" for hz in LOWPASS_HZ)
@@ -120,7 +121,7 @@ def describe(config: dict) -> str:
     zeros = (f"\nIn {mix['digital_silence']:.0%} of programmes, stretches of exact zeros (25 ms or more) stay exact through the channel."
              if mix.get("digital_silence") else "")
     return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
-{net['stride']} frames are stacked into one step; an input convolution and {len(convs) - 1} residual convolutions
+{net['stride']} frames are stacked into one step; an input convolution with kernel {projection['kernel']} and {len(blocks)} residual convolutions
 ({width} channels, kernel {kernels}, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
 gives {", ".join(f"P({c})" for c in config["labels"])} for each of its frames. {config['parameters']:,} parameters.
 
