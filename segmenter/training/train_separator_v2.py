@@ -269,7 +269,6 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: c
     cy, ayr, ayi = _compressed(yr, yi, scale)
     cs, asr, asi = _compressed(sr, si, scale)
     magnitude = ops.mean(ops.square(cy - cs), axis=(1, 2))
-    taken = ops.mean(ops.square(ops.relu(cs - cy)), axis=(1, 2))  # the part of `magnitude` below the speech
     complex_ = ops.mean(ops.square(ayr - asr) + ops.square(ayi - asi), axis=(1, 2))
     est, ref = _istft(yr, yi), _istft(sr, si)
     est = est - ops.mean(est, axis=1, keepdims=True)
@@ -279,8 +278,10 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: c
     t_energy = ops.sum(ops.square(target), axis=1)
     sdr_bels = ops.log10((t_energy + 1e-10) / (ops.sum(ops.square(est - target), axis=1) + SDR_CAP * t_energy + 1e-10))
     speech = ref_energy > 1e-8
-    total = (w["complex"] * complex_ + w["magnitude"] * magnitude + w["over_suppression"] * taken
+    total = (w["complex"] * complex_ + w["magnitude"] * magnitude
              + w["si_sdr_bels"] * ops.where(speech, -sdr_bels, 0.0))
+    if w["over_suppression"]:  # the part of `magnitude` below the speech, again
+        total = total + w["over_suppression"] * ops.mean(ops.square(ops.relu(cs - cy)), axis=(1, 2))
     if mel is not None:
         total = total + w["log_mel_bels"] * ops.where(speech, log_mel_distance(yr, yi, sr, si, xr, xi, mel), 0.0)
     return total
