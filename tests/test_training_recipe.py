@@ -108,6 +108,54 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
+def with_teacher(recipe: str, model: Path, share: float = 0.5, sha: str | None = None) -> str:
+    from segmenter.training.fetch import sha256_of
+    sha = sha or sha256_of(model / "weights.npz")
+    return recipe + f'\n[teacher]\nmodel = "{model}"\nweights_sha256 = "{sha}"\nshare = {share}\n'
+
+
+def test_a_student_trains_on_its_labels_mixed_with_a_pinned_teachers_probabilities(
+        tmp_path: Path, example_wav: Path) -> None:
+    """[teacher]: a tiny model teaches a student at twice its step; each target is the share's mix of
+    the one-hot label and the teacher's probabilities (the label still the largest), and the config and
+    card name the teacher. A teacher whose weights, share or training data differ is refused."""
+    pytest.importorskip("keras")
+    from segmenter.training import recipe as recipes
+    from segmenter.training.recipe import RecipeError
+    from segmenter.training.teacher import Teacher
+    from segmenter.training.train_segmenter import LABELS, check_recipe, train
+    pools = tiny_pools(example_wav)
+    (tmp_path / "teacher.toml").write_text(TINY)
+    teacher_dir = tmp_path / "teacher"
+    train(recipes.load(tmp_path / "teacher.toml"), teacher_dir, tmp_path / "cache", pools, pools)
+
+    student = with_teacher(TINY.replace("stride = 2", "stride = 4"), teacher_dir, share=0.3)
+    (tmp_path / "student.toml").write_text(student)
+    recipe = recipes.load(tmp_path / "student.toml")
+    teacher = Teacher.from_recipe(recipe, LABELS)
+    features = np.random.default_rng(0).normal(size=(2, 40, 64)).astype(np.float32)
+    labels = np.random.default_rng(1).integers(0, 4, size=(2, 40))
+    targets = teacher.targets(features, labels)
+    np.testing.assert_allclose(targets.sum(axis=2), 1, atol=1e-5)
+    assert (targets.argmax(axis=2) == labels).all()
+    np.testing.assert_allclose(targets[0] - 0.7 * np.eye(4)[labels[0]], 0.3 * teacher.net.forward(features[0]), atol=1e-6)
+
+    out = tmp_path / "student"
+    train(recipe, out, tmp_path / "cache", pools, pools)
+    config = json.loads((out / "config.json").read_text())
+    assert config["teacher"] == {"model": str(teacher_dir), "weights_sha256": teacher.weights_sha256, "share": 0.3}
+    assert config["network"]["stride"] == 4
+    assert "70% its label and 30% the probabilities of" in (out / "MODEL_CARD.md").read_text()
+
+    for bad, why in ((with_teacher(TINY, teacher_dir, sha="0" * 64), "not the recipe's"),
+                     (with_teacher(TINY, teacher_dir, share=0.6), "at most 0.5"),
+                     (with_teacher(TINY.replace("wesnoth = 1.0", "wesnoth = 2.0"), teacher_dir), "other \\[sources\\]"),
+                     (with_teacher(TINY, tmp_path, sha="0" * 64), "no weights.npz")):
+        (tmp_path / "bad.toml").write_text(bad)
+        with pytest.raises(RecipeError, match=why):
+            check_recipe(recipes.load(tmp_path / "bad.toml"))
+
+
 FIRST_STAGE_ONLY = TINY[:TINY.rindex("[[stage]]")]  # the tiny recipe without its last stage
 
 

@@ -80,6 +80,7 @@ class Recipe:
     codecs: dict[str, Any] = field(default_factory=dict)
     heldout: dict[str, Any] = field(default_factory=dict)
     loss: dict[str, Any] = field(default_factory=dict)  # overrides of the trainer's loss weights
+    teacher: dict[str, Any] = field(default_factory=dict)  # a segmenter's distillation (teacher.py)
 
     def __post_init__(self) -> None:
         held = self.heldout.get("sources", {})

@@ -27,6 +27,7 @@ from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
 from .recipe_pools import pools_for
+from .teacher import Teacher
 
 
 
@@ -132,12 +133,21 @@ Each programme's channel: {mix['lowpass']:.0%} low-passed at {lowpass_khz} kHz, 
 tilt, {mix['level']:.0%} moved to a level of {mix['level_db'][0]:g} to {mix['level_db'][1]:g} dBFS, and {mix['codec']:.0%} of every batch drawn
 from a bank of {codecs['bank']} programmes of {codecs['seconds']:g} s (chained or cut to length) coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).{zeros}
 Speech is labelled where it is present (pauses under {PAUSE_FRAMES * frame_seconds * 1000:g} ms bridged); singing is music.{describe_speech_clips(mix.get("speech_clips", "all"))}
-Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.
+Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.{distilled(config.get("teacher"))}
 
 Training: {stages} ({steps} steps in all), Adam with gradient clipping, resumable from checkpoints.
 Then the output layer was calibrated (temperature {cal['temperature']:.3f} and a bias per class, fitted by
 log-likelihood on {cal['programmes']} held-out programmes and folded into the weights), so that P(speech) = 0.5
 is the natural threshold.{curve}"""
+
+
+def distilled(teacher: dict | None) -> str:
+    """The card's sentence on the training targets when a teacher made part of them."""
+    if not teacher:
+        return ""
+    return (f"\nEach frame's target is {1 - teacher['share']:.0%} its label and {teacher['share']:.0%} the probabilities of "
+            f"`{teacher['model']}`\n(knowledge distillation; weights.npz sha256 {teacher['weights_sha256'][:12]}...), "
+            f"trained on the same sources and held-out split.")
 
 
 def uncalibrated(model, config: dict) -> None:
@@ -147,9 +157,10 @@ def uncalibrated(model, config: dict) -> None:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing, a [loss] table, a stage's own sources or network, or a network this trainer
-    cannot use."""
+    """Raise on mixing, a [loss] table, a stage's own sources or network, a network this trainer
+    cannot use, or a teacher that is not the model the recipe pins."""
     ProgrammeMix.from_recipe(recipe.mixing)
+    Teacher.from_recipe(recipe, LABELS)
     if recipe.loss or any(s.loss for s in recipe.stages):
         raise RecipeError(f"recipe {recipe.path}: loss weights are a separator recipe's (this trainer's are fixed)")
     if any(s.sources for s in recipe.stages):
@@ -187,6 +198,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     codecs = list(recipe.codecs.get("names", []))
     seed_everything(recipe.seed)
     spec, weights = network(recipe), class_weights(recipe)
+    teacher = Teacher.from_recipe(recipe, LABELS)
     # the bank depends on the sources (and the mixing, codecs and seed that coded_bank adds), not on the stages
     data_key = json.dumps(recipe.sources, sort_keys=True)
     bank = (coded_bank(train_pools, codecs, recipe.codecs["bank"], recipe.codecs["seconds"], recipe.seed, mix, cache,
@@ -195,13 +207,15 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
     def batch(stage: Stage, rng: np.random.Generator):
         audio, labels = examples(train_pools, stage.batch, stage.seconds, rng, mix, bank)
         y = np.stack(labels).astype(np.int32)
-        x = np.stack([log_mel(a) for a in audio]).reshape(stage.batch, -1, spec.stride * N_MELS)
-        return x, y, weights[y]
+        features = np.stack([log_mel(a) for a in audio])
+        x = features.reshape(stage.batch, -1, spec.stride * N_MELS)
+        return x, (teacher.targets(features, y) if teacher else y), weights[y]
 
     heldout = heldout_dir(recipe, cache, val_pools, mix)
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS,
                          lambda model, stage: score_heldout(NumpyNet(spec, conv_weights(model, spec)), heldout))
-    model = train_stages(spec, lambda stage: "sparse_categorical_crossentropy", recipe.stages, batch, out, recipe.seed,
+    loss = "categorical_crossentropy" if teacher else "sparse_categorical_crossentropy"
+    model = train_stages(spec, lambda stage: loss, recipe.stages, batch, out, recipe.seed,
                          init_scale=recipe.network.get("init_scale", 1.0), after_epoch=curve)
     n_cal = recipe.heldout["calibration"]
     val_bank = (coded_bank(val_pools, codecs, max(1, n_cal // 4), 8.0, recipe.seed, mix, cache, "heldout" + data_key)
@@ -219,7 +233,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
               "network": spec.to_json(), "parameters": int(model.count_params()),
               "receptive_field_frames": 2 * spec.context * spec.stride + 1,
               "init_scale": recipe.network.get("init_scale", 1.0),
-              "class_weights": weights.tolist(), "sources": recipe.sources, "mixing": mix.to_json(),
+              "class_weights": weights.tolist(), **({"teacher": teacher.record()} if teacher else {}),
+              "sources": recipe.sources, "mixing": mix.to_json(),
               "codecs": {"names": codecs, "bank": recipe.codecs.get("bank", 0), "seconds": recipe.codecs.get("seconds")},
               "stages": [vars(s) for s in recipe.stages], "heldout": recipe.heldout,
               "source_hours": recipe_hours(recipe, cache),

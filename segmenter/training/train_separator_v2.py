@@ -443,8 +443,10 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing shares, loss weights or a network this trainer cannot use."""
+    """Raise on mixing shares, loss weights, a network this trainer cannot use, or a teacher."""
     MixShares.from_recipe(recipe.mixing)
+    if recipe.teacher:
+        raise RecipeError(f"recipe {recipe.path}: a [teacher] is a segmenter recipe's (this trainer has none)")
     for stage in recipe.stages:
         loss_weights(recipe, stage)
     check_growth(recipe)
