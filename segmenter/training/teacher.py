@@ -4,8 +4,8 @@ A recipe's `[teacher]` table names a model folder in the repository and the sha2
 `weights.npz`, so the recipe pins exactly which network taught, and a share. Each training frame's
 target is then (1 - share) x its one-hot label + share x the teacher's probabilities. With a share of
 at most 0.5 the target's largest class is always the label, so a teacher's mistake never outvotes
-it; what the teacher adds is how unsure a frame is (boundaries, speech under music), which a
-smaller student learns from more easily than from hard labels.
+it; what the teacher adds is how unsure it is of each frame (boundaries, speech under music),
+which a hard label does not say.
 """
 from __future__ import annotations
 
