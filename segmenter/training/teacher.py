@@ -64,7 +64,7 @@ class Teacher:
         classes = self.net.spec.layers[-1].filters
         soft = np.stack([self.net.forward(f) for f in features])
         hard = np.eye(classes, dtype=np.float32)[labels]
-        return ((1.0 - self.share) * hard + self.share * soft).astype(np.float32)
+        return (1.0 - self.share) * hard + self.share * soft  # float32: NumPy keeps the arrays' type
 
     def record(self) -> dict[str, Any]:
         """What config.json keeps of the teacher."""
