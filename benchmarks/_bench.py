@@ -7,6 +7,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -21,6 +24,20 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
                      "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
                      "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
 CPU = os.environ.get("BENCH_CPU", "0")  # the single core for taskset
+
+
+BOOTSTRAP_ROUNDS = 2000
+
+
+def paired_bootstrap(stat: Callable[[np.ndarray], float], units: int, rounds: int = BOOTSTRAP_ROUNDS,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """`stat` over every unit, and its 2.5th and 97.5th percentiles over `rounds` resamplings of the
+    units with replacement. `stat` takes the resampled unit indices and compares two systems on the
+    same ones, so that the interval is paired: what the units share (a passage, a programme) varies
+    both systems alike and leaves the comparison."""
+    picks = np.random.default_rng(seed).integers(0, units, size=(rounds, units))
+    lo, hi = np.percentile([stat(p) for p in picks], [2.5, 97.5])
+    return float(stat(np.arange(units))), float(lo), float(hi)
 
 
 def venv_python(venv: str) -> str:

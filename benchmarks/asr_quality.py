@@ -61,7 +61,8 @@ from queue import Queue
 import numpy as np
 import soundfile as sf
 
-from _bench import CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, pinned, run_measured, venv_python
+from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, paired_bootstrap, pinned, run_measured,
+                    venv_python)
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SYSTEMS_DIR))
@@ -388,15 +389,10 @@ def table(results: dict, items: list[dict]) -> list[str]:
     return lines
 
 
-BOOTSTRAP_ROUNDS = 2000
-
-
-def paired_interval(items: list[dict], a: dict, b: dict, condition: str, rounds: int = BOOTSTRAP_ROUNDS,
-                    seed: int = 0) -> tuple[float, float, float]:
-    """WER of b minus WER of a on `condition`'s items (per-item results `a`, `b`: id -> counts), and
-    the 2.5th and 97.5th percentiles of that difference over `rounds` resamplings of the passages
-    (an item's passage is its id before the last "_": the unit that items share speech and
-    background by), each resampling the same for a and b."""
+def paired_interval(items: list[dict], a: dict, b: dict, condition: str) -> tuple[float, float, float]:
+    """WER of b minus WER of a on `condition`'s items (per-item results `a`, `b`: id -> counts), with
+    its 95 % interval over resamplings of the passages (an item's passage is its id before the last
+    "_": the unit that items share speech and background by)."""
     by_passage = defaultdict(list)
     for it in items:
         if it["condition"] == condition:
@@ -407,12 +403,11 @@ def paired_interval(items: list[dict], a: dict, b: dict, condition: str, rounds:
         return np.array([[(q := pooled([result[i] for i in by_passage[p]]))["errors"], q["ref_words"]]
                          for p in passages], float)
     ca, cb = counts(a), counts(b)
-    picks = np.random.default_rng(seed).integers(0, len(passages), size=(rounds, len(passages)))
-    ea, eb = ca[picks].sum(axis=1), cb[picks].sum(axis=1)
-    diffs = eb[:, 0] / eb[:, 1] - ea[:, 0] / ea[:, 1]
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    whole = cb.sum(axis=0)[0] / cb.sum(axis=0)[1] - ca.sum(axis=0)[0] / ca.sum(axis=0)[1]
-    return float(whole), float(lo), float(hi)
+
+    def difference(picked: np.ndarray) -> float:
+        ea, eb = ca[picked].sum(axis=0), cb[picked].sum(axis=0)
+        return float(eb[0] / eb[1] - ea[0] / ea[1])
+    return paired_bootstrap(difference, len(passages))
 
 
 def candidate_table(results: dict, items: list[dict], work: Path) -> list[str]:

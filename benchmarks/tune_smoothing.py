@@ -32,6 +32,34 @@ GRID = {"threshold": [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95], "min
         "min_gap": [0.3, 0.5, 0.8, 1.2], "padding": [0.0, 0.05, 0.1, 0.2, 0.3],
         "padding_floor": [0.0, 0.05, 0.1, 0.2, 0.3]}
 
+# A held-out programme: its reference speech per frame, its reference classes per frame, and a
+# model's frame probabilities and the audio's duration (`Segmenter.frame_probs`).
+Programme = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
+def load_sets(seg: Segmenter, ref_dirs: list[Path]) -> list[list[Programme]]:
+    """Each folder's programmes, in file-name order, with `seg`'s frame probabilities."""
+    sets = []
+    for d in ref_dirs:
+        data = []
+        for ref_json in reference_files(d):
+            ref, frames = load_reference(ref_json)
+            data.append((frames, labels_to_frames(ref["segments"], len(frames)))
+                        + seg.frame_probs(ref_json.with_suffix(".wav")))
+        sets.append(data)
+    return sets
+
+
+def add_programme(counts: DetectionCounts, programme: Programme, p: SmoothingParams, classes: bool) -> None:
+    """Add a programme's detection counts at smoothing `p` (collar 0.25 s) and, with `classes`, its
+    4-class counts."""
+    frames, ref_classes, probs, duration = programme
+    s = smooth(probs, duration, p)
+    counts.add(frames, intervals_to_frames(s.speech(), len(frames)), DEFAULT_COLLAR)
+    if classes:
+        counts.add_classes(ref_classes, labels_to_frames([(x.start, x.end, x.label) for x in s.segments],
+                                                         len(frames)))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -40,27 +68,15 @@ def main() -> None:
                          "not the dev corpus")
     ap.add_argument("--model", help=SEGMENTER_DIR_HELP)
     args = ap.parse_args()
-    seg = Segmenter.load(args.model)
-    sets = []
-    for d in args.ref_dir:
-        data = []
-        for ref_json in reference_files(d):
-            ref, frames = load_reference(ref_json)
-            data.append((frames, labels_to_frames(ref["segments"], len(frames)))
-                        + seg.frame_probs(ref_json.with_suffix(".wav")))
-        sets.append(data)
+    sets = load_sets(Segmenter.load(args.model), args.ref_dir)
 
     def score(p: SmoothingParams, classes: bool = False) -> tuple[float, float, list[dict[str, float]]]:
         """(mean detection error rate, mean F1, each set's summary; with `classes`, its 4-class accuracy)."""
         per_set = []
         for data in sets:
             c = DetectionCounts()
-            for frames, ref_classes, probs, duration in data:
-                s = smooth(probs, duration, p)
-                c.add(frames, intervals_to_frames(s.speech(), len(frames)), DEFAULT_COLLAR)
-                if classes:
-                    c.add_classes(ref_classes, labels_to_frames([(x.start, x.end, x.label) for x in s.segments],
-                                                                len(frames)))
+            for programme in data:
+                add_programme(c, programme, p, classes)
             per_set.append(c.summary())
         return (float(np.mean([s["detection_error_rate"] for s in per_set])),
                 float(np.mean([s["f1"] for s in per_set])), per_set)

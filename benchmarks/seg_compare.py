@@ -1,0 +1,98 @@
+"""Candidate segmenters against the default one on held-out programmes, with 95 % intervals: how a
+segmenter recipe's rule is judged.
+
+    .venv/bin/python benchmarks/seg_compare.py --ref-dir DIR DIR-clean --candidate v13=RUN [NAME=DIR ...]
+
+Every model at the default smoothing, on the folders `python -m segmenter train --recipe R
+--heldout-only [--clean-channel]` writes (never the dev corpus). Per folder: detection error rate
+(collar 0.25 s) and 4-class frame accuracy; a model's mean DER is the mean of its folders' DERs, as
+`tune_smoothing.py` scores a setting. Each candidate's mean-DER ratio to the default model and its
+4-class accuracy differences come with 95 % intervals from a paired bootstrap over programmes: a
+resampled programme brings its copy in every folder (the folders hold the same programmes, by file
+name, in other channels), and both models are scored on the same resamplings. Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from _bench import REPO, paired_bootstrap
+from tune_smoothing import add_programme, load_sets
+
+sys.path.insert(0, str(REPO))
+from segmenter.models import DEFAULT_SEGMENTER, SEGMENTER_DIR_HELP, SEGMENTER_ENV, resolve_model_dir  # noqa: E402
+from segmenter.pipeline import Segmenter  # noqa: E402
+from segmenter.scoring import DetectionCounts, reference_files  # noqa: E402
+from segmenter.segments import SmoothingParams  # noqa: E402
+
+# per folder and programme: false alarms, misses, reference speech, 4-class frames right, 4-class frames
+COUNTS = ("fp", "fn", "ref_speech", "correct4", "total4")
+
+
+def programme_counts(model: str | Path, ref_dirs: list[Path]) -> np.ndarray:
+    """(folders, programmes, COUNTS) of `model` at the default smoothing."""
+    table = []
+    for programmes in load_sets(Segmenter.load(model), ref_dirs):
+        rows = []
+        for programme in programmes:
+            c = DetectionCounts()
+            add_programme(c, programme, SmoothingParams(), classes=True)
+            rows.append((c.fp, c.fn, c.tp + c.fn, c.correct4, c.total4))
+        table.append(rows)
+    return np.array(table, float)
+
+
+def mean_der(counts: np.ndarray, picked: np.ndarray) -> float:
+    """The mean over folders of each folder's DER on the `picked` programmes."""
+    s = counts[:, picked].sum(axis=1)
+    return float(np.mean((s[:, 0] + s[:, 1]) / s[:, 2]))
+
+
+def accuracy(counts: np.ndarray, folder: int, picked: np.ndarray) -> float:
+    s = counts[folder, picked].sum(axis=0)
+    return float(s[3] / s[4])
+
+
+def paired_programmes(ref_dirs: list[Path]) -> int:
+    """The number of programmes, after checking that every folder holds the same ones."""
+    names = [[f.name for f in reference_files(d)] for d in ref_dirs]
+    if not names[0] or any(n != names[0] for n in names):
+        sys.exit(f"the folders must hold the same programmes, by file name: {[str(d) for d in ref_dirs]}")
+    return len(names[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref-dir", type=Path, nargs="+", required=True,
+                    help="folders of held-out programmes (train --heldout-only), the same programmes in each")
+    ap.add_argument("--candidate", nargs="+", required=True, metavar="NAME=DIR", help="segmenter model folders")
+    ap.add_argument("--default", help="the model the candidates are compared with: " + SEGMENTER_DIR_HELP)
+    args = ap.parse_args()
+    candidates = dict(c.split("=", 1) for c in args.candidate)
+    n = paired_programmes(args.ref_dir)
+    default = resolve_model_dir(args.default, SEGMENTER_ENV, DEFAULT_SEGMENTER)
+    base = programme_counts(default, args.ref_dir)
+    folders = [d.name for d in args.ref_dir]
+    print(f"{n} programmes in each of {', '.join(folders)}; default smoothing {SmoothingParams()}; "
+          f"default model {default}\n")
+    print("| model | mean DER | ratio to the default (95 % interval) | "
+          + " | ".join(f"4-class accuracy, {f} (difference, 95 % interval)" for f in folders) + " |")
+    print("|---|---|---|" + "---|" * len(folders))
+    everything = np.arange(n)
+    print(f"| default | {mean_der(base, everything):.4f} | 1 | "
+          + " | ".join(f"{accuracy(base, i, everything):.4f}" for i in range(len(folders))) + " |")
+    for name, model in candidates.items():
+        cand = programme_counts(model, args.ref_dir)
+        ratio = paired_bootstrap(lambda p: mean_der(cand, p) / mean_der(base, p), n)
+        cells = [paired_bootstrap(lambda p, i=i: accuracy(cand, i, p) - accuracy(base, i, p), n)
+                 for i in range(len(folders))]
+        print(f"| {name} | {mean_der(cand, everything):.4f} | {ratio[0]:.3f} ({ratio[1]:.3f} to {ratio[2]:.3f}) | "
+              + " | ".join(f"{accuracy(cand, i, everything):.4f} ({d:+.4f}, {lo:+.4f} to {hi:+.4f})"
+                           for i, (d, lo, hi) in enumerate(cells)) + " |")
+
+
+if __name__ == "__main__":
+    main()
