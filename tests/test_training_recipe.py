@@ -118,7 +118,8 @@ def test_a_student_trains_on_its_labels_mixed_with_a_pinned_teachers_probabiliti
         tmp_path: Path, example_wav: Path) -> None:
     """[teacher]: a tiny model teaches a student at twice its step; each target is the share's mix of
     the one-hot label and the teacher's probabilities (the label still the largest), and the config and
-    card name the teacher. A teacher whose weights, share or training data differ is refused."""
+    card name the teacher. A teacher whose weights or share differ, or that held out other clips, is
+    refused; other draw weights or held-out programmes are not a reason to refuse."""
     pytest.importorskip("keras")
     from segmenter.training import recipe as recipes
     from segmenter.training.recipe import RecipeError
@@ -149,11 +150,14 @@ def test_a_student_trains_on_its_labels_mixed_with_a_pinned_teachers_probabiliti
 
     for bad, why in ((with_teacher(TINY, teacher_dir, sha="0" * 64), "not the recipe's"),
                      (with_teacher(TINY, teacher_dir, share=0.6), "at most 0.5"),
-                     (with_teacher(TINY.replace("wesnoth = 1.0", "wesnoth = 2.0"), teacher_dir), "other \\[sources\\]"),
+                     (with_teacher(TINY.replace('"leave_out"', '"validate"'), teacher_dir), "held out other clips"),
                      (with_teacher(TINY, tmp_path, sha="0" * 64), "no weights.npz")):
         (tmp_path / "bad.toml").write_text(bad)
         with pytest.raises(RecipeError, match=why):
             check_recipe(recipes.load(tmp_path / "bad.toml"))
+    (tmp_path / "other.toml").write_text(with_teacher(
+        TINY.replace("wesnoth = 1.0", "wesnoth = 2.0").replace("programmes = 2", "programmes = 3"), teacher_dir))
+    assert Teacher.from_recipe(recipes.load(tmp_path / "other.toml"), LABELS).share == 0.5
 
 
 FIRST_STAGE_ONLY = TINY[:TINY.rindex("[[stage]]")]  # the tiny recipe without its last stage

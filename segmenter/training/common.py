@@ -10,13 +10,13 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
 from ..network import NetSpec, build_keras, export
 from .recipe import Recipe, RecipeError, Stage, load
-from .sources import HELD_OUT_ONE_IN, UNSPLIT_SOURCES, Source, excluded
+from .sources import DEFAULT_UNSPLIT, HELD_OUT_ONE_IN, UNSPLIT_SOURCES, Source, excluded
 from .weight_average import WeightAverage
 
 
@@ -168,9 +168,16 @@ def recipe_sources(recipe: Recipe) -> list[Source]:
     return [s for s in SOURCES if s.id in recipe.drawn_sources]
 
 
+def held_out_split(heldout: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    """Of a recipe's `[heldout]` table (or a config's `heldout`), what decides which clips its
+    held-out pools hold: `unsplit_sources` and `sources`. Its programmes, seconds and seed only say
+    what is drawn from those pools."""
+    return heldout.get("unsplit_sources", DEFAULT_UNSPLIT), heldout.get("sources", {})
+
+
 def unsplit_sources(recipe: Recipe) -> str:
-    """The recipe's `[heldout] unsplit_sources`, a key of `sources.UNSPLIT_SOURCES` ("validate" if unset)."""
-    choice = recipe.heldout.get("unsplit_sources", "validate")
+    """The recipe's `[heldout] unsplit_sources`, a key of `sources.UNSPLIT_SOURCES`."""
+    choice = held_out_split(recipe.heldout)[0]
     if choice not in UNSPLIT_SOURCES:
         raise RecipeError(f"{recipe.path}: [heldout] unsplit_sources must be one of {sorted(UNSPLIT_SOURCES)}")
     return choice
@@ -257,7 +264,7 @@ NumPy inference path (a test checks that both agree).
 Only real recordings from these Debian packages (fetched with `apt-get download`, unpacked with
 `dpkg -x`); no text-to-speech, none of the dev-corpus files and none of the ASR benchmark's prompts.
 About one voice or clip group in {HELD_OUT_ONE_IN} (by a fixed hash) is held out for the metrics below.
-{UNSPLIT_SOURCES[config.get('heldout', {}).get('unsplit_sources', 'validate')]}{held_whole(config)}
+{UNSPLIT_SOURCES[held_out_split(config.get('heldout', {}))[0]]}{held_whole(config)}
 Hours of usable clips (dev and ASR benchmark files left out), by kind:{hours_by_kind(config, sources)}
 and per source below (trained on / held out).
 

@@ -17,7 +17,7 @@ from scipy.signal import butter, resample_poly, sosfilt
 from ..frames import FRAME_HOP
 from ..media import SAMPLE_RATE
 from ..segments import runs
-from .sources import SOURCES, Task, excluded, sources_for
+from .sources import DEFAULT_UNSPLIT, SOURCES, Task, excluded, sources_for
 
 SR = SAMPLE_RATE
 SPEECH, MUSIC, NOISE, SILENCE = 0, 1, 2, 3
@@ -118,7 +118,7 @@ SUNG_LINE_SAMPLES = 20 * SR  # longer sung clips are whole songs: no variants ne
 
 
 def load_pools(cache: Path, validation: bool, selection: Task | Mapping[str, float],
-               speech_clips: str = "all", unsplit: str = "validate", held_whole: Collection[str] = ()) -> dict[str, Pool]:
+               speech_clips: str = "all", unsplit: str = DEFAULT_UNSPLIT, held_whole: Collection[str] = ()) -> dict[str, Pool]:
     """Clips per kind from the decoded cache (see `fetch.build_all`), evaluation files left out
     (`sources.excluded`). `selection` is a task (its `sources_for`, at their own weights) or a
     recipe's {source id: draw weight}. `validation` picks the held-out groups (`Source.held_out`);

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..features import config as features_config
 from ..network import NumpyNet
+from .common import held_out_split
 from .fetch import sha256_of
 from .recipe import REPO, Recipe, RecipeError
 
@@ -34,8 +35,9 @@ class Teacher:
     def from_recipe(cls, recipe: Recipe, labels: Sequence[str]) -> "Teacher | None":
         """The recipe's `[teacher]`, checked against the model it names; None when there is none.
 
-        The teacher must have been trained on the recipe's sources with its held-out split, so that
-        no held-out clip reaches the student through the teacher's outputs."""
+        The teacher must have held out the clips that the recipe holds out (`common.held_out_split`;
+        each source's held-out groups are fixed), so that no held-out clip reaches the student
+        through the teacher's outputs. Its draw weights and held-out programmes may differ."""
         table = recipe.teacher
         if not table:
             return None
@@ -54,9 +56,9 @@ class Teacher:
         config = json.loads((folder / "config.json").read_text())
         if config.get("labels") != list(labels) or config.get("features") != features_config():
             raise RecipeError(f"[teacher] {table['model']} has other labels or features than this trainer's")
-        if config.get("sources") != recipe.sources or config.get("heldout") != recipe.heldout:
-            raise RecipeError(f"[teacher] {table['model']} was trained on other [sources] or [heldout] than "
-                              f"{recipe.path}'s: its outputs could carry held-out clips")
+        if held_out_split(config.get("heldout", {})) != held_out_split(recipe.heldout):
+            raise RecipeError(f"[teacher] {table['model']} held out other clips than {recipe.path} ([heldout] "
+                              f"unsplit_sources or sources differ): its outputs could carry held-out clips")
         return cls(table["model"], table["weights_sha256"], float(share), NumpyNet.load(weights))
 
     def targets(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
