@@ -30,13 +30,15 @@ BOOTSTRAP_ROUNDS = 2000
 
 
 def paired_bootstrap(stat: Callable[[np.ndarray], float], units: int, rounds: int = BOOTSTRAP_ROUNDS,
-                     seed: int = 0) -> tuple[float, float, float]:
-    """`stat` over every unit, and its 2.5th and 97.5th percentiles over `rounds` resamplings of the
-    units with replacement. `stat` takes the resampled unit indices and compares two systems on the
-    same ones, so that the interval is paired: what the units share (a passage, a programme) varies
-    both systems alike and leaves the comparison."""
+                     seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float]:
+    """`stat` over every unit, and the bounds of its central `confidence` interval (2.5th and 97.5th
+    percentiles at 0.95) over `rounds` resamplings of the units with replacement. `stat` takes the
+    resampled unit indices and compares two systems on the same ones, so that the interval is
+    paired: what the units share (a passage, a programme) varies both systems alike and leaves the
+    comparison."""
     picks = np.random.default_rng(seed).integers(0, units, size=(rounds, units))
-    lo, hi = np.percentile([stat(p) for p in picks], [2.5, 97.5])
+    tail = 50 * (1 - confidence)
+    lo, hi = np.percentile([stat(p) for p in picks], [tail, 100 - tail])
     return float(stat(np.arange(units))), float(lo), float(hi)
 
 

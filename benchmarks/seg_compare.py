@@ -7,9 +7,11 @@ Every model at the default smoothing, on the folders `python -m segmenter train 
 --heldout-only [--clean-channel]` writes (never the dev corpus). Per folder: detection error rate
 (collar 0.25 s) and 4-class frame accuracy; a model's mean DER is the mean of its folders' DERs, as
 `tune_smoothing.py` scores a setting. Each candidate's mean-DER ratio to the default model and its
-4-class accuracy differences come with 95 % intervals from a paired bootstrap over programmes: a
-resampled programme brings its copy in every folder (the folders hold the same programmes, by file
-name, in other channels), and both models are scored on the same resamplings. Prints a Markdown table.
+4-class accuracy differences come with 95 % intervals (`--confidence`) from a paired bootstrap over
+programmes: a resampled programme brings its copy in every folder (the folders hold the same
+programmes, by file name, in other channels), and both models are scored on the same resamplings.
+Programmes drawn from the same held-out pools share voices and backgrounds, so the intervals say how
+sure the comparison is on these pools, not on voices the pools do not hold. Prints a Markdown table.
 """
 from __future__ import annotations
 
@@ -69,6 +71,8 @@ def main() -> None:
     ap.add_argument("--ref-dir", type=Path, nargs="+", required=True,
                     help="folders of held-out programmes (train --heldout-only), the same programmes in each")
     ap.add_argument("--candidate", nargs="+", required=True, metavar="NAME=DIR", help="segmenter model folders")
+    ap.add_argument("--confidence", type=float, default=0.95,
+                    help="the intervals' coverage (more than 0.95 when a rule compares several candidates)")
     ap.add_argument("--default", help="the model the candidates are compared with: " + SEGMENTER_DIR_HELP)
     args = ap.parse_args()
     candidates = dict(c.split("=", 1) for c in args.candidate)
@@ -78,17 +82,18 @@ def main() -> None:
     folders = [d.name for d in args.ref_dir]
     print(f"{n} programmes in each of {', '.join(folders)}; default smoothing {SmoothingParams()}; "
           f"default model {default}\n")
-    print("| model | mean DER | ratio to the default (95 % interval) | "
-          + " | ".join(f"4-class accuracy, {f} (difference, 95 % interval)" for f in folders) + " |")
+    pct = f"{100 * args.confidence:g} %"
+    print(f"| model | mean DER | ratio to the default ({pct} interval) | "
+          + " | ".join(f"4-class accuracy, {f} (difference, {pct} interval)" for f in folders) + " |")
     print("|---|---|---|" + "---|" * len(folders))
     everything = np.arange(n)
     print(f"| default | {mean_der(base, everything):.4f} | 1 | "
           + " | ".join(f"{accuracy(base, i, everything):.4f}" for i in range(len(folders))) + " |")
     for name, model in candidates.items():
         cand = programme_counts(model, args.ref_dir)
-        ratio = paired_bootstrap(lambda p: mean_der(cand, p) / mean_der(base, p), n)
-        cells = [paired_bootstrap(lambda p, i=i: accuracy(cand, i, p) - accuracy(base, i, p), n)
-                 for i in range(len(folders))]
+        ratio = paired_bootstrap(lambda p: mean_der(cand, p) / mean_der(base, p), n, confidence=args.confidence)
+        cells = [paired_bootstrap(lambda p, i=i: accuracy(cand, i, p) - accuracy(base, i, p), n,
+                                  confidence=args.confidence) for i in range(len(folders))]
         print(f"| {name} | {mean_der(cand, everything):.4f} | {ratio[0]:.3f} ({ratio[1]:.3f} to {ratio[2]:.3f}) | "
               + " | ".join(f"{accuracy(cand, i, everything):.4f} ({d:+.4f}, {lo:+.4f} to {hi:+.4f})"
                            for i, (d, lo, hi) in enumerate(cells)) + " |")

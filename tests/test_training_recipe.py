@@ -556,3 +556,19 @@ def test_a_source_held_out_whole_is_never_trained_on_and_shares_no_clip_with_tra
                                                                          held.replace("1.0", "0")))
     with pytest.raises(RecipeError, match="positive draw weights"):
         recipes.load(path)
+
+
+def test_heldout_only_draws_a_larger_set_from_the_same_pools(tmp_path: Path, example_wav: Path) -> None:
+    """--heldout-programmes and --heldout-seed: another set from the recipe's held-out pools, in its
+    own folder; the recipe's own set is unchanged by it."""
+    from segmenter.training import recipe as recipes
+    from segmenter.training.programmes import ProgrammeMix
+    from segmenter.training.train_segmenter import heldout_dir
+    (tmp_path / "tiny.toml").write_text(TINY)
+    recipe = recipes.load(tmp_path / "tiny.toml")
+    pools, mix = tiny_pools(example_wav), ProgrammeMix.from_recipe(recipe.mixing)
+    own = heldout_dir(recipe, tmp_path, pools, mix)
+    larger = heldout_dir(recipe, tmp_path, pools, mix, programmes=3, seed=4)
+    assert larger.name == own.name + "-p3-s4"
+    assert len(list(own.glob("*.wav"))) == 2 and len(list(larger.glob("*.wav"))) == 3
+    assert (own / "prog_00.wav").read_bytes() != (larger / "prog_00.wav").read_bytes()

@@ -47,14 +47,18 @@ CLEAN_CHANNEL = {"telephone": 0.0, "lowpass": 0.0, "tilt": 0.0, "level": 0.0, "c
 
 
 def heldout_dir(recipe: Recipe, cache: Path, val_pools: dict[str, Pool], mix: ProgrammeMix,
-                clean_channel: bool = False) -> Path:
+                clean_channel: bool = False, programmes: int | None = None, seed: int | None = None) -> Path:
     """The recipe's held-out programmes (written on first use): its channel, or with `clean_channel`
-    the same draws without codecs and channel effects."""
+    the same draws without codecs and channel effects. `programmes` and `seed` draw another set from
+    the same held-out pools: a larger one tells models apart more finely than the recipe's own."""
     h = recipe.heldout
-    name = f"{recipe.name}-{recipe.sha256[:12]}" + ("-clean" if clean_channel else "")
+    other = {"p": programmes, "s": seed}
+    name = (f"{recipe.name}-{recipe.sha256[:12]}" + "".join(f"-{k}{v}" for k, v in other.items() if v is not None)
+            + ("-clean" if clean_channel else ""))
     if clean_channel:
         mix = replace(mix, **CLEAN_CHANNEL)
-    return write_heldout(val_pools, cache / "heldout" / name, h["programmes"], h["seconds"], h["seed"], mix,
+    return write_heldout(val_pools, cache / "heldout" / name, programmes or h["programmes"], h["seconds"],
+                         h["seed"] if seed is None else seed, mix,
                          [] if clean_channel else list(recipe.codecs.get("names", [])))
 
 
@@ -179,14 +183,21 @@ def main(argv: list[str] | None = None) -> None:
                     help="only write the held-out programmes and print their folder")
     ap.add_argument("--clean-channel", action="store_true",
                     help="with --heldout-only: the same held-out programmes without codecs or channel effects")
+    ap.add_argument("--heldout-programmes", type=int, metavar="N",
+                    help="with --heldout-only: N programmes instead of the recipe's [heldout] programmes")
+    ap.add_argument("--heldout-seed", type=int, metavar="SEED",
+                    help="with --heldout-only: this seed instead of the recipe's [heldout] seed")
     args = ap.parse_args(argv)
+    if (args.heldout_programmes is not None or args.heldout_seed is not None) and not args.heldout_only:
+        ap.error("--heldout-programmes and --heldout-seed go with --heldout-only")
     recipe, out = checked_recipe(ap, args, "segmentation", check_recipe, writes_model=not args.heldout_only)
     if not args.heldout_only:
         start_from_model(ap, args, recipe, out, CURVE_COLUMNS, untrained=uncalibrated)
     mix = ProgrammeMix.from_recipe(recipe.mixing)
     train_pools, val_pools = pools_for(recipe, args.cache, mix.speech_clips)
     if args.heldout_only:
-        print(heldout_dir(recipe, args.cache, val_pools, mix, args.clean_channel))
+        print(heldout_dir(recipe, args.cache, val_pools, mix, args.clean_channel, args.heldout_programmes,
+                          args.heldout_seed))
         return
     in_one_blas_thread(train, recipe, out, args.cache, train_pools.of_recipe(), val_pools)
 
