@@ -30,12 +30,9 @@ from segmenter.pipeline import Segmenter  # noqa: E402
 from segmenter.scoring import DetectionCounts, reference_files  # noqa: E402
 from segmenter.segments import SmoothingParams  # noqa: E402
 
-# per folder and programme: false alarms, misses, reference speech, 4-class frames right, 4-class frames
-COUNTS = ("fp", "fn", "ref_speech", "correct4", "total4")
-
-
 def programme_counts(model: str | Path, ref_dirs: list[Path]) -> np.ndarray:
-    """(folders, programmes, COUNTS) of `model` at the default smoothing."""
+    """(folders, programmes, 5) counts of `model` at the default smoothing: false alarms, misses,
+    reference speech frames, 4-class frames right, 4-class frames scored."""
     table = []
     for programmes in load_sets(Segmenter.load(model), ref_dirs):
         rows = []
@@ -75,6 +72,8 @@ def main() -> None:
                     help="the intervals' coverage (more than 0.95 when a rule compares several candidates)")
     ap.add_argument("--default", help="the model the candidates are compared with: " + SEGMENTER_DIR_HELP)
     args = ap.parse_args()
+    if bad := [c for c in args.candidate if "=" not in c]:
+        ap.error(f"--candidate takes NAME=DIR, not {bad}")
     candidates = dict(c.split("=", 1) for c in args.candidate)
     n = paired_programmes(args.ref_dir)
     default = resolve_model_dir(args.default, SEGMENTER_ENV, DEFAULT_SEGMENTER)

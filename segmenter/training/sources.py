@@ -61,9 +61,9 @@ class Source:
 HELD_OUT_ONE_IN = 10
 MIN_HELD_OUT_GROUPS = 4
 
+DEFAULT_UNSPLIT = "validate"  # a recipe's [heldout] unsplit_sources when it sets none
 # What the held-out pools do with a source too small to hold out any group ([heldout] unsplit_sources):
 # the card's sentence for each choice.
-DEFAULT_UNSPLIT = "validate"  # a recipe's [heldout] unsplit_sources when it sets none
 UNSPLIT_SOURCES: dict[str, str] = {
     "validate": "A source with too few groups to hold one out is in the held-out pools whole, so it is\n"
                 "trained on too.",
