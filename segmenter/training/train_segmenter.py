@@ -52,13 +52,12 @@ def heldout_dir(recipe: Recipe, cache: Path, val_pools: dict[str, Pool], mix: Pr
     the same draws without codecs and channel effects. `programmes` and `seed` draw another set from
     the same held-out pools: a larger one tells models apart more finely than the recipe's own."""
     h = recipe.heldout
-    other = {"p": programmes, "s": seed}
-    name = (f"{recipe.name}-{recipe.sha256[:12]}" + "".join(f"-{k}{v}" for k, v in other.items() if v is not None)
-            + ("-clean" if clean_channel else ""))
+    name = (f"{recipe.name}-{recipe.sha256[:12]}" + (f"-p{programmes}" if programmes is not None else "")
+            + (f"-s{seed}" if seed is not None else "") + ("-clean" if clean_channel else ""))
     if clean_channel:
         mix = replace(mix, **CLEAN_CHANNEL)
-    return write_heldout(val_pools, cache / "heldout" / name, programmes or h["programmes"], h["seconds"],
-                         h["seed"] if seed is None else seed, mix,
+    return write_heldout(val_pools, cache / "heldout" / name, h["programmes"] if programmes is None else programmes,
+                         h["seconds"], h["seed"] if seed is None else seed, mix,
                          [] if clean_channel else list(recipe.codecs.get("names", [])))
 
 
