@@ -21,7 +21,10 @@ too small to hold a group out, since a separator trains on those whole; separati
 sung sources that share no clip with a source that a separator in the run trains on (the recipes of
 the default separator and of each --candidate: `Recipe.trained_sources`; `unseen_songs`). Held-out sung music is otherwise one short line (the only
 sung source with groups to hold out); the segmenter whose TimeFrames gate the ASR track may have
-trained on these songs, the same for every separator compared.
+trained on these songs, the same for every separator compared; --material packages = the held-out
+prompts over excerpts of every clip of the sources that each --candidate's recipe holds out whole
+(`[heldout] sources`, `held_out_packages`), per kind: backgrounds unlike any those candidates hear,
+which the default separator may hear (the difference is what hearing them is worth).
 
 Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at a time, one per core):
   mixture          : the untouched mixture
@@ -39,9 +42,9 @@ default ASR track with a 95 % interval (`paired_interval`: the passages resample
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
 and kind, and for the clean ones; words invented per minute of background alone.
 
-Run in the main venv:  .venv/bin/python benchmarks/asr_quality.py [--material dev|heldout|songs]
+Run in the main venv:  .venv/bin/python benchmarks/asr_quality.py [--material dev|heldout|songs|packages]
   [--items N] [--systems ...] [--grid L:S ...] [--score-only]. Needs benchmarks/setup_comparisons.sh asr
-deepfilternet. Writes benchmarks/out/asr_quality[_grid][_heldout|_songs].{md,json}; items and tracks in
+deepfilternet. Writes benchmarks/out/asr_quality[_grid][_heldout|_songs|_packages].{md,json}; items and tracks in
 benchmarks/out/asr/<material>/.
 """
 from __future__ import annotations
@@ -208,11 +211,16 @@ def heldout_backgrounds(cache: Path, n_items: int) -> dict[str, list[np.ndarray]
             for kind, label in HELDOUT_KINDS.items()}
 
 
+def model_recipe(folder: Path):
+    """The recipe that made the model in `folder` (its config.json names it)."""
+    from segmenter.training import recipe
+    return recipe.load(REPO / json.loads((folder / "config.json").read_text())["recipe"])
+
+
 def unseen_songs(separators: list[Path], cache: Path) -> list[str]:
     """The sung sources that share no clip with any source that the recipe of one of `separators`
     (model folders) trains on, less those whose clips another of them holds (drascula_sung holds
     drascula_sung_2's track)."""
-    from segmenter.training import recipe
     from segmenter.training.fetch import read_lock, usable_clip_ids
     from segmenter.training.sources import SOURCES, excluded
     lock, skip = read_lock(), excluded()
@@ -226,7 +234,7 @@ def unseen_songs(separators: list[Path], cache: Path) -> list[str]:
     by_id = {s.id: s for s in SOURCES}
     trained: set[tuple[str, str]] = set()
     for folder in separators:
-        for i in recipe.load(REPO / json.loads((folder / "config.json").read_text())["recipe"]).trained_sources:
+        for i in model_recipe(folder).trained_sources:
             trained |= clips(by_id[i])
     unseen = {s.id: c for s in SOURCES if s.kind == "sung" and (c := clips(s)) and not c & trained}
     return [i for i, c in unseen.items() if not any(c < other for other in unseen.values())]
@@ -241,6 +249,27 @@ def song_backgrounds(cache: Path, n_items: int, songs: list[str]) -> dict[str, l
     pool = load_pools(cache, True, dict.fromkeys(songs, 1.0), unsplit="validate")["sung"]
     rng = np.random.default_rng([SEED, 3])
     return {"sung music": [excerpt(pool, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]}
+
+
+def held_out_packages(candidates: list[Path]) -> dict[str, float]:
+    """The sources that the recipe of every one of `candidates` (model folders) holds out whole
+    (`[heldout] sources`), at their draw weights. The default separator may hear them: how much that
+    flatters it is what this material measures."""
+    held = [model_recipe(folder).heldout_sources for folder in candidates]
+    common = set.intersection(*map(set, held)) if held else set()
+    return {i: held[0][i] for i in sorted(common)}
+
+
+def package_backgrounds(cache: Path, n_items: int, sources: dict[str, float]) -> dict[str, list[np.ndarray]]:
+    """n_items excerpts of 8-12 s per kind from every clip of `sources` (source id: draw weight),
+    each a background alone, as the dev corpus's are."""
+    from segmenter.training.mixing import excerpt, load_pools
+    if not sources:
+        raise SystemExit("no --candidate's recipe holds a source out whole ([heldout] sources): no unseen packages")
+    pools = load_pools(cache, True, sources, held_whole=set(sources))
+    rng = np.random.default_rng([SEED, 4])
+    return {label: [excerpt(pools[kind], int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]
+            for kind, label in HELDOUT_KINDS.items() if pools[kind].clips}
 
 
 def build_items(backgrounds: dict[str, list[np.ndarray]], prompts: list[str], audio: dict[str, np.ndarray],
@@ -474,11 +503,11 @@ def run_system(name: str, cpu: str, work: Path, items: list[dict], score_only: b
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--material", choices=("dev", "heldout", "songs"), default="dev")
+    ap.add_argument("--material", choices=("dev", "heldout", "songs", "packages"), default="dev")
     ap.add_argument("--items", type=int, default=3, help="passages per background kind (default 3: about 25 min on one core)")
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="dev corpus (--material dev)")
-    ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout, songs)")
+    ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout, songs, packages)")
     ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
                     help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
     ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
@@ -515,6 +544,10 @@ def main() -> None:
             bgs = dev_backgrounds(args.corpus, args.items)
         elif args.material == "heldout":
             bgs = heldout_backgrounds(args.train_cache, args.items)
+        elif args.material == "packages":
+            held = held_out_packages([model_dir for _, model_dir in candidates])
+            print(f"sources held out whole: {', '.join(held)}", file=sys.stderr)
+            bgs = package_backgrounds(args.train_cache, args.items, held)
         else:
             separators = [resolve_model_dir(None, SEPARATOR_ENV, DEFAULT_SEPARATOR)]
             separators += [model_dir for _, model_dir in candidates]
