@@ -60,6 +60,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import Queue
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -76,6 +77,9 @@ from segmenter.training.fetch import DEFAULT_CACHE, Pin, download  # noqa: E402
 from segmenter.frames import FRAME_HOP  # noqa: E402
 from segmenter.training.mixing import speech_activity  # noqa: E402
 from segmenter.training.sources import DEV_EXCLUDED, excluded  # noqa: E402
+
+if TYPE_CHECKING:
+    from segmenter.training.recipe import Recipe
 
 CACHE = Path(os.environ.get("ASR_BENCH_CACHE", Path.home() / ".cache/asr-bench"))
 EXCLUDED = REPO / "segmenter/training/asr_excluded.tsv"
@@ -211,7 +215,7 @@ def heldout_backgrounds(cache: Path, n_items: int) -> dict[str, list[np.ndarray]
             for kind, label in HELDOUT_KINDS.items()}
 
 
-def model_recipe(folder: Path):
+def model_recipe(folder: Path) -> Recipe:
     """The recipe that made the model in `folder` (its config.json names it)."""
     from segmenter.training import recipe
     return recipe.load(REPO / json.loads((folder / "config.json").read_text())["recipe"])
