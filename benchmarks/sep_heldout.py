@@ -8,7 +8,13 @@ layout; background = mix - speech): the recipe's
 the clean-speech and speech-free examples have no SI-SDR improvement and are left out, as are
 mixtures whose background is inaudible (`train_separator_v2.scored_kind`). Each item's
 `snr_db` is its speech-to-background ratio rounded to the nearest 5 dB, `background_kind` is
-"held-out". Then, for example:
+"held-out".
+
+With --packages N, the mixtures are instead N per background kind and nominal SNR (-5, 0, 5, 10 dB,
+as dev's) over excerpts of every clip of the sources the recipe holds out whole (`[heldout] sources`,
+whole packages that no stage hears), each under a passage of the recipe's held-out speech clips:
+backgrounds unlike any the recipe's separator trains on, per kind as dev's (`background_kind` music
+or noise), for the same comparison as `asr_quality.py --material packages`. Then, for example:
 
   .venv/bin/python benchmarks/sep_heldout.py --out /tmp/heldout-sep
   .venv/bin/python benchmarks/sep_quality.py --corpus /tmp/heldout-sep --no-long \
@@ -32,10 +38,53 @@ from _bench import REPO
 sys.path.insert(0, str(REPO))
 from segmenter.media import SAMPLE_RATE  # noqa: E402
 from segmenter.training import recipe as recipes  # noqa: E402
-from segmenter.training.fetch import DEFAULT_CACHE  # noqa: E402
+from segmenter.training.common import recipe_sources, unsplit_sources  # noqa: E402
+from segmenter.training.fetch import DEFAULT_CACHE, build_all  # noqa: E402
+from segmenter.training.mixing import SEPARATION_MIX, excerpt, load_pools, set_level, speech_passage  # noqa: E402
 from segmenter.training.recipe_pools import pools_for  # noqa: E402
 from segmenter.training.train_separator_v2 import (MixShares, heldout_set, scored_kind,  # noqa: E402
                                                      speech_to_background_db)
+
+
+PACKAGE_SNRS_DB = (-5, 0, 5, 10)
+PACKAGE_KINDS = ("music", "noise")  # the kinds of background a held-out package may hold (no songs yet)
+PACKAGE_SECONDS = 8.0
+
+
+def recipe_mixtures(recipe: recipes.Recipe, cache: Path) -> list[tuple[np.ndarray, np.ndarray, str, int]]:
+    """(mix, speech, kind, nominal SNR) of the recipe's seeded `[heldout]` examples that hold speech and
+    background, the SNR their speech-to-background ratio to the nearest 5 dB."""
+    shares = MixShares.from_recipe(recipe.mixing)
+    _, heldout_pools = pools_for(recipe, cache, shares.speech_clips)
+    return [(mix, speech, "held-out", 5 * round(speech_to_background_db(mix, speech) / 5))
+            for mix, speech, kind in heldout_set(heldout_pools, recipe, shares)
+            if scored_kind(mix, speech, kind) == "mixture"]
+
+
+def package_mixtures(recipe: recipes.Recipe, cache: Path, per_cell: int) -> list[tuple[np.ndarray, np.ndarray, str, int]]:
+    """(mix, speech, kind, nominal SNR): `per_cell` mixtures per kind and SNR over the recipe's
+    whole held-out sources, seeded by the recipe's held-out seed."""
+    held = recipe.heldout_sources
+    if not held:
+        sys.exit(f"{recipe.path} holds no source out whole ([heldout] sources)")
+    shares = MixShares.from_recipe(recipe.mixing)
+    build_all(cache, sources=recipe_sources(recipe))
+    speech_sources = {i: w for i, w in recipe.sources.items() if i not in held}
+    pools = load_pools(cache, True, {**speech_sources, **held}, shares.speech_clips, unsplit_sources(recipe), set(held))
+    rng = np.random.default_rng([recipe.heldout["seed"], 5])
+    n = int(PACKAGE_SECONDS * SAMPLE_RATE)
+    out = []
+    for kind in (k for k in PACKAGE_KINDS if pools[k].clips):
+        for snr in PACKAGE_SNRS_DB:
+            for _ in range(per_cell):
+                speech, _ = speech_passage(pools["speech"], n, rng)
+                level = rng.uniform(*SEPARATION_MIX.level_dbfs)
+                speech = set_level(speech, level)
+                background = set_level(excerpt(pools[kind], n, rng), level - snr)
+                mix = speech + background
+                gain = np.float32(min(1.0, 0.95 / np.max(np.abs(mix))))
+                out.append((mix * gain, speech * gain, kind, snr))
+    return out
 
 
 def main() -> None:
@@ -43,17 +92,16 @@ def main() -> None:
     ap.add_argument("--recipe", type=Path, default=REPO / "recipes" / "separator-v2.toml")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--packages", type=int, default=0, metavar="N",
+                    help="N mixtures per kind and SNR over the recipe's whole held-out sources instead")
     args = ap.parse_args()
     recipe = recipes.load(args.recipe)
-    shares = MixShares.from_recipe(recipe.mixing)
-    _, heldout_pools = pools_for(recipe, args.cache, shares.speech_clips)
-    examples = heldout_set(heldout_pools, recipe, shares)
+    mixtures = (package_mixtures(recipe, args.cache, args.packages) if args.packages
+                else recipe_mixtures(recipe, args.cache))
     sep = args.out / "sep"
     sep.mkdir(parents=True, exist_ok=True)
     items = []
-    for i, (mix, speech, kind) in enumerate(examples):
-        if scored_kind(mix, speech, kind) != "mixture":
-            continue
+    for i, (mix, speech, kind, snr) in enumerate(mixtures):
         name = f"{i:04d}"
         (sep / name).mkdir(exist_ok=True)
         if max(np.abs(mix).max(), np.abs(speech).max()) >= 1.0:
@@ -61,11 +109,11 @@ def main() -> None:
         for part, x in (("mix", mix), ("speech", speech), ("background", mix - speech)):
             sf.write(sep / name / f"{part}.wav", x, SAMPLE_RATE, subtype="PCM_16")
         items.append({"id": name, "dir": name, "mix": f"{name}/mix.wav", "speech": f"{name}/speech.wav",
-                      "background": f"{name}/background.wav", "background_kind": "held-out",
-                      "snr_db": 5 * round(speech_to_background_db(mix, speech) / 5)})
+                      "background": f"{name}/background.wav", "background_kind": kind, "snr_db": snr})
     (sep / "index.json").write_text(json.dumps({"recipe": str(args.recipe.resolve().relative_to(REPO)),
-                                                "seed": recipe.heldout["seed"], "items": items}, indent=1))
-    print(f"{len(items)} held-out mixtures of {len(examples)} examples in {sep}")
+                                                "seed": recipe.heldout["seed"], "packages": bool(args.packages),
+                                                "items": items}, indent=1))
+    print(f"{len(items)} held-out mixtures in {sep}")
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def main() -> None:
         counts[f"snr:{it['snr_db']:g}"] += 1
     head = ["overall"] + [c.split(":")[1] for c in kinds] + [f"{c[4:]} dB" for c in snrs]
     mean_mix = float(np.mean([m[2] for m in mixes.values()]))
-    lines = [f"Dev SEP set: {len(index)} mixtures ({sep_dir}); mean SI-SDR of the mixtures "
+    lines = [f"SEP set: {len(index)} mixtures ({sep_dir}); mean SI-SDR of the mixtures "
              f"{mean_mix:.2f} dB. Mean SI-SDR improvement (dB); n per column: "
              + ", ".join(f"{h} {counts[c]}" for h, c in zip(head, cols)) + ".", "",
              "| system | " + " | ".join(head) + " | RTF (1 core) |",
@@ -157,7 +157,7 @@ def main() -> None:
         lines.append(f"| {r['label']} | " + " | ".join(fmt(m.get(c), 2) for c in cols)
                      + f" | {fmt(r.get('rtf'), 4)} |")
     lines += ["", "Nominal SNR = 10 log10(speech energy / background energy) over the whole file. "
-              "RTF: processing time / audio duration on the 40 mixtures, `taskset -c 0`, one thread, "
+              "RTF: processing time / audio duration on these mixtures, `taskset -c 0`, one thread, "
               "model loading excluded (ours: the whole separate() call, file to file)."]
     if long_run is not None:
         lines += ["", f"Ours on the dev 1-hour MP3 (cold process, `taskset -c 0`): {long_run['seconds']:.1f} s "
