@@ -51,18 +51,21 @@ PACKAGE_KINDS = ("music", "noise")  # the kinds of background a held-out package
 PACKAGE_SECONDS = 8.0
 
 
-def recipe_mixtures(recipe: recipes.Recipe, cache: Path) -> list[tuple[np.ndarray, np.ndarray, str, int]]:
-    """(mix, speech, kind, nominal SNR) of the recipe's seeded `[heldout]` examples that hold speech and
-    background, the SNR their speech-to-background ratio to the nearest 5 dB."""
+Mixture = tuple[int, np.ndarray, np.ndarray, str, int]  # (number, mix, speech, kind, nominal SNR in dB)
+
+
+def recipe_mixtures(recipe: recipes.Recipe, cache: Path) -> list[Mixture]:
+    """The recipe's seeded `[heldout]` examples that hold speech and background, numbered among all
+    its examples, the SNR their speech-to-background ratio to the nearest 5 dB."""
     shares = MixShares.from_recipe(recipe.mixing)
     _, heldout_pools = pools_for(recipe, cache, shares.speech_clips)
-    return [(mix, speech, "held-out", 5 * round(speech_to_background_db(mix, speech) / 5))
-            for mix, speech, kind in heldout_set(heldout_pools, recipe, shares)
+    return [(i, mix, speech, "held-out", 5 * round(speech_to_background_db(mix, speech) / 5))
+            for i, (mix, speech, kind) in enumerate(heldout_set(heldout_pools, recipe, shares))
             if scored_kind(mix, speech, kind) == "mixture"]
 
 
-def package_mixtures(recipe: recipes.Recipe, cache: Path, per_cell: int) -> list[tuple[np.ndarray, np.ndarray, str, int]]:
-    """(mix, speech, kind, nominal SNR): `per_cell` mixtures per kind and SNR over the recipe's
+def package_mixtures(recipe: recipes.Recipe, cache: Path, per_cell: int) -> list[Mixture]:
+    """`per_cell` mixtures per kind and SNR over the recipe's
     whole held-out sources, seeded by the recipe's held-out seed."""
     held = recipe.heldout_sources
     if not held:
@@ -83,7 +86,7 @@ def package_mixtures(recipe: recipes.Recipe, cache: Path, per_cell: int) -> list
                 background = set_level(excerpt(pools[kind], n, rng), level - snr)
                 mix = speech + background
                 gain = np.float32(min(1.0, 0.95 / np.max(np.abs(mix))))
-                out.append((mix * gain, speech * gain, kind, snr))
+                out.append((len(out), mix * gain, speech * gain, kind, snr))
     return out
 
 
@@ -101,7 +104,7 @@ def main() -> None:
     sep = args.out / "sep"
     sep.mkdir(parents=True, exist_ok=True)
     items = []
-    for i, (mix, speech, kind, snr) in enumerate(mixtures):
+    for i, mix, speech, kind, snr in mixtures:
         name = f"{i:04d}"
         (sep / name).mkdir(exist_ok=True)
         if max(np.abs(mix).max(), np.abs(speech).max()) >= 1.0:
