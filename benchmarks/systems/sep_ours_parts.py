@@ -14,12 +14,14 @@ percent), and B = mixture - S.
 Run by asr_quality.py --systems ours-parts-speech ours-parts-residual ours-parts-gated."""
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
 import _common  # noqa: E402,F401
 from _common import parse_sep_args, read_wav16, run_separation, write_wav_f32  # noqa: E402
+
 
 def clean_twin(item: Path) -> Path | None:
     """The clean item of a noisy item's passage; None for a background alone."""
@@ -30,23 +32,26 @@ def clean_twin(item: Path) -> Path | None:
 
 
 class Replayed:
-    """A mask limit that records the masks of one pass and returns them, in order, in the next."""
+    """A mask limit that records the masks `limit` makes of one pass and returns them, in order, in
+    the next."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.limit = limit
         self.masks: list[np.ndarray] = []
         self.replaying = False
 
     def __call__(self, mask: np.ndarray) -> np.ndarray:
         if self.replaying:
             return self.masks.pop(0)
-        self.masks.append(mask)
-        return mask
+        self.masks.append(self.limit(mask))
+        return self.masks[-1]
 
 
 def main() -> None:
     def options(ap):
         ap.add_argument("--part", choices=("speech", "residual", "gated"), required=True)
     args = parse_sep_args(__doc__, (), options)
+    from segmenter.asr_track import AsrTrack
     from segmenter.media import SAMPLE_RATE
     from segmenter.pipeline import Segmenter
     from segmenter.separation import Separator, speech_gain
@@ -62,7 +67,7 @@ def main() -> None:
         if args.part == "gated":
             track = speech
         else:
-            masks = Replayed()
+            masks = Replayed(AsrTrack().limit)  # the ASR track's mask, with its default limits
             whole = sep.separate_audio(mix, masks)
             masks.replaying = True
             of_speech = sep.separate_audio(speech, masks)
