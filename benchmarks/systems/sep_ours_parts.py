@@ -55,7 +55,8 @@ def main() -> None:
     from segmenter.media import SAMPLE_RATE
     from segmenter.pipeline import Segmenter
     from segmenter.separation import Separator, speech_gain
-    sep, segmenter = Separator.load(), Segmenter.load()
+    sep = None if args.part == "gated" else Separator.load()  # the gate alone needs no separator
+    segmenter = Segmenter.load()
 
     def separate(mix_path: Path, item: Path, out_wav: Path) -> None:
         mix = read_wav16(mix_path)
