@@ -24,7 +24,7 @@ def intervals_to_frames(intervals: Iterable[Sequence[float]], n_frames: int) -> 
     out = np.zeros(n_frames, dtype=bool)
     centres = (np.arange(n_frames) + 0.5) / FRAME_RATE
     for s, e in intervals:
-        out[(centres >= s) & (centres < e)] = True
+        out[_centred_in(centres, s, e)] = True
     return out
 
 
@@ -33,8 +33,14 @@ def labels_to_frames(segments: Iterable[Sequence], n_frames: int) -> np.ndarray:
     out = np.full(n_frames, -1, dtype=np.int8)
     centres = (np.arange(n_frames) + 0.5) / FRAME_RATE
     for s, e, label in segments:
-        out[(centres >= s) & (centres < e)] = LABELS.index(label)
+        out[_centred_in(centres, s, e)] = LABELS.index(label)
     return out
+
+
+def _centred_in(centres: np.ndarray, start: float, end: float) -> slice:
+    """The frames whose (ascending) centres lie in [start, end), found by bisection, so that a long
+    output's thousands of segments are not each compared with every frame."""
+    return slice(*np.searchsorted(centres, (start, end), side="left"))
 
 
 def collar_mask(ref: np.ndarray, collar: float) -> np.ndarray:
