@@ -2,6 +2,7 @@
 segmenter recipe's rule is judged.
 
     .venv/bin/python benchmarks/seg_compare.py --ref-dir DIR DIR-clean --candidate v13=RUN [NAME=DIR ...]
+    [--baseline-smoothing min_gap=0.3 ...]   # the default model at other smoothing as the baseline
 
 Every model at the default smoothing, on the folders `python -m segmenter train --recipe R
 --heldout-only [--clean-channel]` writes (never the dev corpus). Per folder: detection error rate
@@ -30,15 +31,16 @@ from segmenter.pipeline import Segmenter  # noqa: E402
 from segmenter.scoring import DetectionCounts, reference_files  # noqa: E402
 from segmenter.segments import SmoothingParams  # noqa: E402
 
-def programme_counts(model: str | Path, ref_dirs: list[Path]) -> np.ndarray:
-    """(folders, programmes, 5) counts of `model` at the default smoothing: false alarms, misses,
+def programme_counts(model: str | Path, ref_dirs: list[Path], params: SmoothingParams = SmoothingParams()
+                      ) -> np.ndarray:
+    """(folders, programmes, 5) counts of `model` at smoothing `params`: false alarms, misses,
     reference speech frames, 4-class frames right, 4-class frames scored."""
     table = []
     for programmes in load_sets(Segmenter.load(model), ref_dirs):
         rows = []
         for programme in programmes:
             c = DetectionCounts()
-            add_programme(c, programme, SmoothingParams(), classes=True)
+            add_programme(c, programme, params, classes=True)
             rows.append((c.fp, c.fn, c.tp + c.fn, c.correct4, c.total4))
         table.append(rows)
     return np.array(table, float)
@@ -71,16 +73,24 @@ def main() -> None:
     ap.add_argument("--confidence", type=float, default=0.95,
                     help="the intervals' coverage (more than 0.95 when a rule compares several candidates)")
     ap.add_argument("--default", help="the model the candidates are compared with: " + SEGMENTER_DIR_HELP)
+    ap.add_argument("--baseline-smoothing", nargs="+", default=[], metavar="NAME=VALUE",
+                    help="score the default model at this smoothing (other knobs at their defaults) as the "
+                         "baseline: a candidate at the default smoothing then judges new smoothing defaults")
     args = ap.parse_args()
     if bad := [c for c in args.candidate if "=" not in c]:
         ap.error(f"--candidate takes NAME=DIR, not {bad}")
     candidates = dict(c.split("=", 1) for c in args.candidate)
     n = paired_programmes(args.ref_dir)
     default = resolve_model_dir(args.default, SEGMENTER_ENV, DEFAULT_SEGMENTER)
-    base = programme_counts(default, args.ref_dir)
+    try:
+        baseline = SmoothingParams().with_values(**{k: float(v) for k, v in
+                                                    (item.split("=", 1) for item in args.baseline_smoothing)})
+    except (TypeError, ValueError) as e:
+        ap.error(f"--baseline-smoothing takes NAME=VALUE with names {SmoothingParams.names()}: {e}")
+    base = programme_counts(default, args.ref_dir, baseline)
     folders = [d.name for d in args.ref_dir]
-    print(f"{n} programmes in each of {', '.join(folders)}; default smoothing {SmoothingParams()}; "
-          f"default model {default}\n")
+    print(f"{n} programmes in each of {', '.join(folders)}; candidates at the default smoothing {SmoothingParams()}; "
+          f"baseline: default model {default} at {baseline}\n")
     pct = f"{100 * args.confidence:g} %"
     print(f"| model | mean DER | ratio to the default ({pct} interval) | "
           + " | ".join(f"4-class accuracy, {f} (difference, {pct} interval)" for f in folders) + " |")
