@@ -19,7 +19,8 @@ def by_definition(segments: list[tuple[float, float, str]], n: int) -> np.ndarra
 def test_frames_follow_their_centres() -> None:
     rng = np.random.default_rng(0)
     n = 500
-    # Edges on, just before and just after frame centres, empty and reversed spans, spans past either end.
+    # Edges on frame centres, just after them and on frame boundaries; empty and reversed spans; spans
+    # past either end.
     edges = np.concatenate(((np.arange(n + 1) + 0.5) / FRAME_RATE, np.arange(n + 1) / FRAME_RATE,
                             (np.arange(n + 1) + 0.5) / FRAME_RATE + 1e-9, [-1.0, 99.0]))
     for _ in range(200):
@@ -27,5 +28,5 @@ def test_frames_follow_their_centres() -> None:
                     for a, b in rng.choice(edges, size=(int(rng.integers(0, 8)), 2))]
         expected = by_definition(segments, n)
         assert np.array_equal(labels_to_frames(segments, n), expected)
-        speech = [(a, b) for a, b, _ in segments]
-        assert np.array_equal(intervals_to_frames(speech, n), by_definition([(a, b, "speech") for a, b in speech], n) == 0)
+        speech = [(a, b, "speech") for a, b, _ in segments]
+        assert np.array_equal(intervals_to_frames([(a, b) for a, b, _ in speech], n), by_definition(speech, n) == 0)
