@@ -56,6 +56,18 @@ def collection(media, tmp_path_factory) -> Path:
     return d
 
 
+def scheduler_address(sched_file: Path, sched: subprocess.Popen, log: Path, timeout: float = 60) -> str:
+    """The address in the scheduler file, once the scheduler has written it whole: the file exists
+    before its JSON does, and a busy machine can show it empty."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return json.loads(sched_file.read_text())["address"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            assert time.time() < deadline and sched.poll() is None, log.read_text()
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def scheduler(require_model, tmp_path_factory):
     """An existing cluster as the README deploys one: `dask scheduler` and `dask worker` processes on
@@ -72,11 +84,7 @@ def scheduler(require_model, tmp_path_factory):
         return procs[-1]
     try:
         sched = start("scheduler", "--port", "0", "--scheduler-file", str(sched_file))
-        deadline = time.time() + 60
-        while not sched_file.exists():
-            assert time.time() < deadline and sched.poll() is None, (d / "scheduler.log").read_text()
-            time.sleep(0.2)
-        address = json.loads(sched_file.read_text())["address"]
+        address = scheduler_address(sched_file, sched, d / "scheduler.log")
         start("worker", address, "--nworkers", "2", "--nthreads", "1")
         from distributed import Client
         with Client(address, timeout=60) as client:
