@@ -30,12 +30,12 @@ from scipy.ndimage import binary_dilation
 from _bench import DEFAULT_CORPUS, OUT, REPO
 
 sys.path.insert(0, str(REPO))
-from segmenter.scoring import (collar_mask, intervals_to_frames, labels_to_frames, load_reference,  # noqa: E402
-                               reference_files)
+from segmenter.frames import FRAME_RATE as RATE  # noqa: E402  (reference frames per second)
+from segmenter.scoring import (DEFAULT_COLLAR, collar_mask, intervals_to_frames, labels_to_frames,  # noqa: E402
+                               load_reference, reference_files)
 from segmenter.segments import LABELS  # noqa: E402
 
-RATE = 100  # reference frames per second
-COLLAR = 25  # frames: the scorer's 0.25 s
+COLLAR = round(DEFAULT_COLLAR * RATE)  # frames: the scorer's collar
 BLOCK_EDGE = 50  # frames left out at each end of a background block (its cross-fades)
 
 
@@ -56,7 +56,7 @@ def errors(ref_dir: Path, hyp_dir: Path) -> dict[str, tuple[float, float]]:
             if label != "speech" and b > a:
                 add(f"class {label}", hyp, slice(a, b))
         near_speech = binary_dilation(speech, iterations=COLLAR)
-        scored = collar_mask(speech, COLLAR / RATE)
+        scored = collar_mask(speech, DEFAULT_COLLAR)
         for block in ref.get("blocks", []):
             a, b = int(round(block["start"] * RATE)), int(round(block["end"] * RATE))
             if block["type"].startswith("speech"):
@@ -76,7 +76,8 @@ def pause_share(ref_dir: Path) -> float:
         ref, speech = load_reference(js)
         classes = labels_to_frames(ref["segments"], len(speech))
         scored += np.count_nonzero(classes >= 0)
-        disputed += np.count_nonzero((classes == LABELS.index("speech")) & ~speech & collar_mask(speech, COLLAR / RATE))
+        scored_speech_pause = (classes == LABELS.index("speech")) & ~speech & collar_mask(speech, DEFAULT_COLLAR)
+        disputed += np.count_nonzero(scored_speech_pause)
     return disputed / scored
 
 

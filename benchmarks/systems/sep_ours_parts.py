@@ -13,6 +13,7 @@ percent), and B = mixture - S.
 
 Run by asr_quality.py --systems ours-parts-speech ours-parts-residual ours-parts-gated."""
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -37,12 +38,12 @@ class Replayed:
 
     def __init__(self, limit: Callable[[np.ndarray], np.ndarray]) -> None:
         self.limit = limit
-        self.masks: list[np.ndarray] = []
+        self.masks: deque[np.ndarray] = deque()
         self.replaying = False
 
     def __call__(self, mask: np.ndarray) -> np.ndarray:
         if self.replaying:
-            return self.masks.pop(0)
+            return self.masks.popleft()
         self.masks.append(self.limit(mask))
         return self.masks[-1]
 
