@@ -42,6 +42,14 @@ def paired_bootstrap(stat: Callable[[np.ndarray], float], units: int, rounds: in
     return float(stat(np.arange(units))), float(lo), float(hi)
 
 
+def candidate_dir(spec: str) -> tuple[str, Path]:
+    """`NAME=DIR` (a --candidate value) -> (NAME, DIR), DIR a separator model folder."""
+    name, sep, model_dir = spec.partition("=")
+    if not sep or not name or not Path(model_dir, "config.json").exists():
+        raise SystemExit(f"--candidate takes NAME=DIR, DIR a separator model folder, not {spec!r}")
+    return name, Path(model_dir).resolve()
+
+
 def venv_python(venv: str) -> str:
     return str(VENVS / venv / "bin/python")
 

@@ -67,8 +67,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
-from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, paired_bootstrap, pinned, run_measured,
-                    venv_python)
+from _bench import (CPU, DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, candidate_dir, fmt, paired_bootstrap, pinned,
+                    run_measured, venv_python)
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SYSTEMS_DIR))
@@ -350,14 +350,6 @@ def add_grid_system(spec: str) -> str:
                      "--mix-back", str(share))
     LABELS[name] = f"ours, speechOnly track, attenuation limit {limit:g} dB, mix-back {share:g}"
     return name
-
-
-def candidate_dir(spec: str) -> tuple[str, Path]:
-    """`NAME=DIR` (an --candidate value) -> (NAME, DIR), DIR a separator model folder."""
-    name, sep, model_dir = spec.partition("=")
-    if not sep or not name or not Path(model_dir, "config.json").exists():
-        raise SystemExit(f"--candidate takes NAME=DIR, DIR a separator model folder, not {spec!r}")
-    return name, Path(model_dir).resolve()
 
 
 def add_candidate_system(name: str, model_dir: Path) -> str:

@@ -18,8 +18,7 @@ or noise), for the same comparison as `asr_quality.py --material packages`. Then
 
   .venv/bin/python benchmarks/sep_heldout.py --out /tmp/heldout-sep
   .venv/bin/python benchmarks/sep_quality.py --corpus /tmp/heldout-sep --no-long \
-      --systems ours deepfilternet --out /tmp/heldout-sep/scores
-  SEPARATOR_MODEL=path/to/another/model .venv/bin/python benchmarks/sep_quality.py ...  # another model
+      --systems ours deepfilternet --candidate NAME=path/to/another/model --out /tmp/heldout-sep/scores
 
 Needs the training cache (`python -m segmenter train-separator` fetches it).
 """

