@@ -7,9 +7,8 @@ one scorer (segmenter.scoring.score_directory, collar 0.25 s, as seg_quality.py)
         [--ref-dir DIR] [--conditions gsm,mp3_32k] [--score-only]
 
 The copies live in a temporary folder (16 kHz mono PCM16 WAV, the references' length). The codecs
-go through segmenter.training.codecs.code, which removes the codec delay, so the original
-references score every copy (MP3 keeps 20 ms of its 69 ms delay, as codecs.align searches only
-+-50 ms: far inside the 0.25 s collar). Copies are made two at a time; then each system runs once
+go through segmenter.training.codecs.code, which removes the codec delay (codecs.align searches
++-125 ms; MP3 at 16 kHz is about 70 ms late), so the original references score every copy. Copies are made two at a time; then each system runs once
 per condition, in its own process with one thread pinned to one core, two processes at a time on
 two cores, the slowest systems first so both cores finish together.
 Writes benchmarks/out/seg_robustness.{md,json}; hypotheses in
