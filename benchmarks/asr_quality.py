@@ -41,6 +41,10 @@ as below (to choose the defaults: on held-out material; dev is the reported set)
 With --candidate NAME=DIR ..., the ASR track with the separator model in DIR, one system each (to
 choose among trained separators in one run: on held-out material), and each one's difference from the
 default ASR track with a 95 % interval (`paired_interval`: the passages resampled, the same for both).
+With --systems and no names, only the --candidate and --grid tracks are made; a --score-only run that
+names the other systems then scores every track in the folder together. The items are seeded and every
+system and pocketsphinx are deterministic, so a track an earlier run made for the same items is the
+track this run would make.
 Scores: WER pooled over items (jiwer: (S + D + I) / reference words) for the noisy items, per SNR
 and kind, and for the clean ones; words invented per minute of background alone.
 
@@ -507,7 +511,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--material", choices=("dev", "heldout", "songs", "packages"), default="dev")
     ap.add_argument("--items", type=int, default=3, help="passages per background kind (default 3: about 25 min on one core)")
-    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=list(SYSTEMS),
+                    help="none: only the --candidate and --grid tracks, which a later --score-only run with "
+                         "these systems scores beside the tracks an earlier run left for the same items")
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="dev corpus (--material dev)")
     ap.add_argument("--train-cache", type=Path, default=DEFAULT_CACHE, help="training cache (--material heldout, songs, packages)")
     ap.add_argument("--grid", nargs="+", default=[], metavar="LIMIT_DB:SHARE",
