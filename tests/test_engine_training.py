@@ -67,6 +67,29 @@ def test_coloured_tilts_the_spectrum_both_ways_within_its_range() -> None:
     assert min(tilts) < -3 and max(tilts) > 3
 
 
+def test_a_peaking_filter_has_its_gain_at_its_centre_and_none_far_from_it() -> None:
+    from scipy.signal import sosfreqz
+
+    from segmenter.training.mixing import peaking
+    for centre, gain, q in ((200.0, 9.0, 0.7), (3000.0, -12.0, 2.5)):
+        hz, h = sosfreqz(peaking(centre, gain, q)[None], worN=[20.0, centre, 7900.0], fs=SAMPLE_RATE)
+        db = 20 * np.log10(np.abs(h))
+        assert abs(db[1] - gain) < 0.01 and abs(db[0]) < 0.5 and abs(db[2]) < 1.0
+
+
+def test_equalised_raises_and_lowers_bands_and_keeps_the_length() -> None:
+    from segmenter.training.mixing import EQ_FILTERS, EQ_GAIN_DB, equalised
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    gains = []
+    for seed in range(40):
+        y = equalised(tone, np.random.default_rng(seed))
+        assert y.dtype == np.float32 and len(y) == len(tone)
+        gains.append(20 * np.log10(np.std(y[SAMPLE_RATE:]) / np.std(tone[SAMPLE_RATE:])))
+    assert min(gains) < -3 and max(gains) > 3
+    assert EQ_FILTERS[1] * EQ_GAIN_DB[0] - 0.1 < min(gains) and max(gains) < EQ_FILTERS[1] * EQ_GAIN_DB[1] + 0.1
+
+
 def test_separation_mixtures_add_up_and_a_fifth_have_a_second_background() -> None:
     """mix = speech + background exactly, speech SNR within -10 to +15 dB, and about 16 % of the
     backgrounds hold both music (a 440 Hz tone here, 352-550 Hz once played faster or slower) and

@@ -45,6 +45,7 @@ speech_free = 0.2
 clean = 0.2
 codec = 0.5
 digital_silence = 0.5
+equalise = 0.5
 
 [codecs]
 names = ["g711_mulaw"]
@@ -272,7 +273,7 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     assert config["recipe_sha256"] == hashlib.sha256(TINY.encode()).hexdigest()
     assert config["recipe"] == str(path)
     assert config["mixing"] == {"speech_free": 0.2, "clean": 0.2, "codec": 0.5, "digital_silence": 0.5,
-                                 "speech_clips": "all"}
+                                 "speech_clips": "all", "equalise": 0.5}
     assert metrics["heldout_mixtures"] + metrics["heldout_clean_examples"] + metrics["heldout_speech_free_examples"] == 6
     assert config["loss"]["weights"]["log_mel_bels"] == 0.5 and config["loss"]["weights"]["complex"] == 30.0
     assert config["bands"] == {"full_bins": 96, "erb_bands": 16}
@@ -283,6 +284,7 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     card = (out / "MODEL_CARD.md").read_text()
     for part in ("# tiny-separator: a test separator", "festvox_ru", "g711_mulaw", "Held-out metrics",
                  "recipe_sha256", "2 steps in all", "dilations\n1, 2", "50% of all examples hold a stretch of exact zeros",
+                 "In training, 50% of the backgrounds (each layer) go through 1-3 peaking filters",
                  "during training, by step: `heldout_curve` in config.json",
                  "0.5 x the mean absolute log-mel distance in bels (40 mel bands from 133.33 to 6855.5 Hz",
                  "2 x the compressed magnitude MSE where the estimate falls below the speech"):
@@ -488,6 +490,61 @@ def test_digital_silence_examples_hold_exact_zeros_in_input_and_target(example_w
         plain = example(pools, 4.0, np.random.default_rng(seed), off)
         again = example(pools, 4.0, np.random.default_rng(seed), MixShares(digital_silence=0.0))
         assert all(np.array_equal(a, b) for a, b in zip(plain[:2], again[:2]))
+
+
+def test_equalised_backgrounds_change_training_examples_and_leave_the_heldout_set(example_wav: Path,
+                                                                                  tmp_path: Path) -> None:
+    """`equalise` draws only when it is on (older recipes' examples stay), and the held-out set is
+    the same with it as without it, so that two runs' held-out curves compare."""
+    from test_training_recipe import tiny_pools
+    from segmenter.training import recipe as recipes
+    from segmenter.training.train_separator_v2 import MixShares, example, heldout_set
+    pools = tiny_pools(example_wav)
+    on, off = MixShares(equalise=1.0), MixShares()
+    changed = 0
+    for seed in range(6):
+        plain = example(pools, 4.0, np.random.default_rng(seed), off)
+        again = example(pools, 4.0, np.random.default_rng(seed), MixShares(equalise=0.0))
+        assert all(np.array_equal(a, b) for a, b in zip(plain[:2], again[:2]))
+        eq = example(pools, 4.0, np.random.default_rng(seed), on)
+        changed += plain[2] == "mixture" and not np.array_equal(plain[0], eq[0])
+    assert changed
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    recipe = recipes.load(path)
+    for (x, t, k), (y, u, j) in zip(heldout_set(pools, recipe, on), heldout_set(pools, recipe, off)):
+        assert k == j and np.array_equal(x, y) and np.array_equal(t, u)
+
+
+def test_a_stage_may_set_its_own_mixing_shares(tmp_path: Path) -> None:
+    """A stage's `mixing` weighs over [mixing] for its batches, the card says so per stage, and the
+    speech clips (loaded once) and the segmenter's stages stay the recipe's."""
+    from test_training_recipe import TINY as SEGMENTER_TINY
+    from segmenter.training import train_segmenter
+    from segmenter.training.common import describe_stages
+    from segmenter.training.recipe import RecipeError, load
+    from segmenter.training.train_separator_v2 import MixShares, _equalised_sentence, check_recipe
+    stage = "\n[[stage]]\nsteps = 1\nbatch = 2\nseconds = 2.0\nlr = 1e-4\nmixing = { equalise = 0.25, codec = 0.1 }\n"
+    path = tmp_path / "r.toml"
+    path.write_text(TINY + stage)
+    recipe = load(path)
+    check_recipe(recipe)
+    assert MixShares.from_recipe(recipe.stage_mixing(recipe.stages[0])).equalise == 0.5
+    assert MixShares.from_recipe(recipe.stage_mixing(recipe.stages[1])) == MixShares(
+        speech_free=0.2, clean=0.2, codec=0.1, digital_silence=0.5, equalise=0.25)
+    stages = [vars(s) for s in recipe.stages]
+    assert describe_stages(stages).endswith("mixing equalise 0.25, codec 0.1")
+    config = {"mixing": recipe.mixing, "stages": stages,
+              "mixture": {"equaliser": {"filters": (1, 3), "centre_hz": (100, 6000), "gain_db": (-12, 12), "q": (0.7, 2.5)}}}
+    assert "a share of the backgrounds (stage 1: 50%, stage 2: 25%)" in _equalised_sentence(config)
+    assert _equalised_sentence({**config, "mixing": {}, "stages": [stages[0]]}) == ""
+    for bad, match in (("speech_clips = \"quiet\"", "speech_clips is the recipe's"), ("equalise = 2", "within 0-1")):
+        path.write_text(TINY + stage.replace("equalise = 0.25", bad))
+        with pytest.raises(RecipeError, match=match):
+            check_recipe(load(path))
+    path.write_text(SEGMENTER_TINY + stage)
+    with pytest.raises(RecipeError, match="a stage's own mixing is a separator recipe's"):
+        train_segmenter.check_recipe(load(path))
 
 
 def test_a_mixture_with_an_inaudible_background_is_scored_as_clean_speech() -> None:

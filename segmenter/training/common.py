@@ -146,6 +146,8 @@ def describe_stages(stages: Sequence[dict]) -> str:
             text += ", drawing on " + ", ".join(f"{k} at {v:g}" for k, v in s["sources"].items())
         if s.get("network"):
             text += ", the network growing to " + ", ".join(f"{k} {v}" for k, v in s["network"].items())
+        if s.get("mixing"):
+            text += ", mixing " + ", ".join(f"{k} {v:g}" for k, v in s["mixing"].items())
         if s.get("average_last"):
             text += (f", ending with the mean of its weights at every {s['checkpoint_steps']}th step "
                      f"of its last {s['average_last']}")

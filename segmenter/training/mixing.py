@@ -32,6 +32,8 @@ TELEPHONE_EDGES_HZ = ((200, 400), (3000, 3600))  # ranges of the band's lower an
 LOWPASS_HZ = (3500, 7000)  # range of a channel low-pass's cut-off
 STEADY_SECONDS, STEADY_RANGE_DB = 3.0, 9.0  # `is_steady`: this long at least, 100 ms levels within this range
 COLOUR_CORNER_HZ, COLOUR_GAIN_DB = (300, 4000), (-12, 6)  # `coloured`: the corner's and each part's range
+# `equalised`: how many peaking filters, and the ranges of their centres, gains and Q
+EQ_FILTERS, EQ_CENTRE_HZ, EQ_GAIN_DB, EQ_Q = (1, 3), (100, 6000), (-12, 12), (0.7, 2.5)
 
 
 def _frame_db(clip: np.ndarray) -> np.ndarray:
@@ -310,6 +312,27 @@ def coloured(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (g_low * low + g_high * (x - low)).astype(np.float32)
 
 
+def peaking(centre_hz: float, gain_db: float, q: float) -> np.ndarray:
+    """One second-order section of a peaking equaliser (the Audio EQ Cookbook's): `gain_db` at
+    `centre_hz`, unity far from it."""
+    a, w = 10 ** (gain_db / 40), 2 * np.pi * centre_hz / SR
+    alpha = np.sin(w) / (2 * q)
+    b0, b1, b2 = 1 + alpha * a, -2 * np.cos(w), 1 - alpha * a
+    a0, a1, a2 = 1 + alpha / a, -2 * np.cos(w), 1 - alpha / a
+    return np.array([b0, b1, b2, a0, a1, a2]) / a0
+
+
+def equalised(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`x` through EQ_FILTERS peaking filters, each at a random centre, gain and Q: another mix or
+    master of the same recording, with some instruments or resonances louder and others softer.
+    `coloured` tilts the whole spectrum; this moves bands within it."""
+    n = int(rng.integers(EQ_FILTERS[0], EQ_FILTERS[1] + 1))
+    centres = np.exp(rng.uniform(*np.log(EQ_CENTRE_HZ), size=n))
+    sos = np.stack([peaking(c, g, q) for c, g, q in zip(centres, rng.uniform(*EQ_GAIN_DB, size=n),
+                                                         rng.uniform(*EQ_Q, size=n))])
+    return sosfilt(sos, x).astype(np.float32)
+
+
 SPEEDS = {"noise": (0.7, 1.4), "steady": (0.7, 1.4), "music": (0.8, 1.25), "sung": (0.8, 1.25)}
 
 
@@ -333,17 +356,21 @@ class SeparationMix:
 
     def to_json(self) -> dict:
         return asdict(self) | {"speeds": SPEEDS, "steady": {"seconds": STEADY_SECONDS, "range_db": STEADY_RANGE_DB},
-                               "colour": {"corner_hz": COLOUR_CORNER_HZ, "gain_db": COLOUR_GAIN_DB}}
+                               "colour": {"corner_hz": COLOUR_CORNER_HZ, "gain_db": COLOUR_GAIN_DB},
+                               "equaliser": {"filters": EQ_FILTERS, "centre_hz": EQ_CENTRE_HZ,
+                                             "gain_db": EQ_GAIN_DB, "q": EQ_Q}}
 
 
 SEPARATION_MIX = SeparationMix()
 
 
-def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> np.ndarray:
+def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
+                          equalise: float = 0.0) -> np.ndarray:
     """n samples of one background of `kind`. Half of them are played faster or slower (`SPEEDS`:
     ambience 0.7-1.4 times, music within four semitones), and half are `coloured`: the allowed
     packages hold few recordings of each kind, and these give new sizes, keys, tempos and colours
-    of the same sources."""
+    of the same sources. A share `equalise` of them are then `equalised` (no draw at 0, so that
+    the examples of recipes without it stay as they were)."""
     if rng.random() < SEPARATION_MIX.speed_changed:
         low, high = SPEEDS[kind]
         speed = Fraction(float(np.exp(rng.uniform(np.log(low), np.log(high))))).limit_denominator(20)
@@ -351,22 +378,25 @@ def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.ran
         bg = speed_changed(source, speed)[:n]
     else:
         bg, _ = background(kind, pools, n, rng)
-    return coloured(bg, rng) if rng.random() < SEPARATION_MIX.recoloured else bg
+    bg = coloured(bg, rng) if rng.random() < SEPARATION_MIX.recoloured else bg
+    return equalised(bg, rng) if equalise and rng.random() < equalise else bg
 
 
-def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator
+def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, equalise: float = 0.0
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mixture, speech, background) as SEPARATION_MIX says: some have no speech, and some of the
     others a long pause (`paused_passage`). Part of the ambience backgrounds are drawn from the
     steady clips alone (see `steady_pool`). Layered backgrounds are ambience under music or sung
-    music, music or more ambience under ambience, as in a programme's sound bed."""
+    music, music or more ambience under ambience, as in a programme's sound bed. `equalise`: as
+    `separation_background`'s, for each layer."""
     m = SEPARATION_MIX
     n = int(seconds * SR)
     kind = str(rng.choice(list(m.backgrounds), p=list(m.backgrounds.values())))
-    bg = separation_background(kind, pools, n, rng)
+    bg = separation_background(kind, pools, n, rng, equalise)
     if rng.random() < m.layered:
         under = "noise" if kind in ("music", "sung") else str(rng.choice(["music", "noise"]))
-        bg = bg + set_level(separation_background(under, pools, n, rng), rms_db(bg) - rng.uniform(*m.layer_below_db))
+        bg = bg + set_level(separation_background(under, pools, n, rng, equalise),
+                            rms_db(bg) - rng.uniform(*m.layer_below_db))
     level = rng.uniform(*m.level_dbfs)
     if rng.random() < m.speech_free:
         speech = np.zeros(n, np.float32)

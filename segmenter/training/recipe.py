@@ -29,7 +29,9 @@ class Stage:
     `sources` draw weights override the recipe's in this stage (0 leaves a source out), so that a
     stage added to a model's recipe may train on more data; the held-out pools stay the recipe's.
     `network` grows the network from this stage on (a separator's deep filter, `df_taps`): what the
-    trainer can add to the stage before's without changing what it computes at first."""
+    trainer can add to the stage before's without changing what it computes at first. `mixing`
+    overrides a separator's [mixing] shares in this stage, so that a stage added to a model's recipe
+    may train on other examples; the held-out examples stay the recipe's."""
     steps: int
     batch: int
     seconds: float
@@ -40,6 +42,7 @@ class Stage:
     loss: dict[str, float] = field(default_factory=dict)  # a separator's loss weights in this stage, over [loss]'s
     sources: dict[str, float] = field(default_factory=dict)  # draw weights in this stage, over [sources]'
     network: dict[str, Any] = field(default_factory=dict)  # over [network]'s, from this stage on
+    mixing: dict[str, Any] = field(default_factory=dict)  # a separator's mixing shares in this stage, over [mixing]'s
 
     def __post_init__(self) -> None:
         if any(not isinstance(w, (int, float)) or w < 0 for w in self.sources.values()):
@@ -103,6 +106,10 @@ class Recipe:
         for stage in self.stages[:index + 1]:
             merged.update(stage.network)
         return merged
+
+    def stage_mixing(self, stage: Stage) -> dict[str, Any]:
+        """The mixing of `stage`: [mixing] with the stage's overrides."""
+        return {**self.mixing, **stage.mixing}
 
     def stage_sources(self, stage: Stage) -> dict[str, float]:
         """{source id: draw weight} that `stage` trains on: [sources] with the stage's overrides."""

@@ -160,7 +160,7 @@ def uncalibrated(model, config: dict) -> None:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing, a [loss] table, a stage's own sources or network, a network this trainer
+    """Raise on mixing, a [loss] table, a stage's own sources, network or mixing, a network this trainer
     cannot use, or a teacher that is not the model the recipe pins."""
     ProgrammeMix.from_recipe(recipe.mixing)
     Teacher.from_recipe(recipe, LABELS)
@@ -173,6 +173,9 @@ def check_recipe(recipe: Recipe) -> None:
     if any(s.network for s in recipe.stages):
         raise RecipeError(f"recipe {recipe.path}: a stage's own network is a separator recipe's "
                           f"(this trainer's network is [network]'s in every stage)")
+    if any(s.mixing for s in recipe.stages):
+        raise RecipeError(f"recipe {recipe.path}: a stage's own mixing is a separator recipe's "
+                          f"(this trainer mixes every stage as [mixing] says)")
     network(recipe)
 
 

@@ -7,7 +7,7 @@ the training sources' held-out groups (never the dev corpus).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -49,18 +49,22 @@ class MixShares:
     (`digital_silence`) also get a stretch of exact zeros, as at a file's start or an edit: clean
     speech holds such pauses too, and without them the network reads zeros as a clean recording
     and passes the background that follows them. `speech_clips` names the speech clips used, as a
-    key of `mixing.SPEECH_CLIPS` ("quiet": none whose hiss the target would teach it to keep)."""
+    key of `mixing.SPEECH_CLIPS` ("quiet": none whose hiss the target would teach it to keep).
+    `equalise` is the share of backgrounds `mixing.equalised`, in training only: the held-out
+    examples stay those of a recipe without it, so that the two runs' held-out curves compare."""
     speech_free: float = MIN_SPEECH_FREE
     clean: float = 0.1
     codec: float = 0.2
     digital_silence: float = 0.0
     speech_clips: str = "all"
+    equalise: float = 0.0
 
     def __post_init__(self) -> None:
         if not (MIN_SPEECH_FREE <= self.speech_free and 0 <= self.clean and self.speech_free + self.clean < 1
-                and 0 <= self.codec <= 1 and 0 <= self.digital_silence <= 1 and self.speech_clips in SPEECH_CLIPS):
+                and all(0 <= v <= 1 for v in (self.codec, self.digital_silence, self.equalise))
+                and self.speech_clips in SPEECH_CLIPS):
             raise RecipeError(f"mixing shares must have speech_free >= {MIN_SPEECH_FREE}, clean >= 0, "
-                              f"their sum < 1, codec and digital_silence within 0-1, and speech_clips one "
+                              f"their sum < 1, codec, digital_silence and equalise within 0-1, and speech_clips one "
                               f"of {sorted(SPEECH_CLIPS)}: {self}")
 
     @classmethod
@@ -110,7 +114,7 @@ def example(pools: dict[str, Pool], seconds: float, rng: np.random.Generator, sh
     for which the target is the input. `shares.digital_silence` of them get `with_zeros`."""
     u = rng.random()
     while True:
-        mix, speech, bg = separation_mixture(pools, seconds, rng)
+        mix, speech, bg = separation_mixture(pools, seconds, rng, shares.equalise)
         if u < shares.speech_free:
             drawn = (set_level(bg, rng.uniform(*SEPARATION_MIX.level_dbfs)) if speech.any() else mix), np.zeros_like(mix), "speech-free"
             break
@@ -289,10 +293,11 @@ def _loss(y_true, y_pred, w: dict[str, float], mel: np.ndarray | None, layout: c
 
 def heldout_set(pools: dict[str, Pool], recipe: Recipe, shares: MixShares) -> list[tuple[np.ndarray, np.ndarray, Kind]]:
     """The same `[heldout] mixtures` examples of `seconds` every time (seeded), from held-out clips;
-    the shares of the training examples, no codecs."""
+    the shares of the training examples, no codecs and no `equalise`."""
     h = recipe.heldout
     rng = np.random.default_rng(h["seed"])
-    return [example(pools, h["seconds"], rng, shares) for _ in range(h["mixtures"])]
+    plain = replace(shares, equalise=0.0)
+    return [example(pools, h["seconds"], rng, plain) for _ in range(h["mixtures"])]
 
 
 INAUDIBLE_DB = 40.0  # a background this far under its speech leaves nothing to separate
@@ -347,6 +352,19 @@ def _loss_term(config: dict, key: str, what: str) -> str:
     return ""
 
 
+def _equalised_sentence(config: dict) -> str:
+    """The card's line on `equalise` (`mixing.equalised`), the recipe's or its stages', if any."""
+    shares = [{**config["mixing"], **s.get("mixing", {})}.get("equalise", 0.0) for s in config["stages"]]
+    if not any(shares):
+        return ""
+    eq = config["mixture"]["equaliser"]
+    where = (f"{shares[0]:.0%} of the backgrounds" if len(set(shares)) == 1 else "a share of the backgrounds ("
+             + ", ".join(f"stage {i + 1}: {v:.0%}" for i, v in enumerate(shares)) + ")")
+    return (f"\nIn training, {where} (each layer) go through {eq['filters'][0]}-{eq['filters'][1]} peaking "
+            f"filters at random centres ({eq['centre_hz'][0]:g}-{eq['centre_hz'][1]:g} Hz), gains "
+            f"({eq['gain_db'][0]:+g} to {eq['gain_db'][1]:+g} dB) and Q ({eq['q'][0]:g}-{eq['q'][1]:g}).")
+
+
 def describe(config: dict) -> str:
     """The card's description, from config.json's values."""
     net, stft, mix, codecs = config["network"], config["stft"], config["mixing"], config["codecs"]
@@ -369,6 +387,7 @@ def describe(config: dict) -> str:
     zeros = (f"\n{mix['digital_silence']:.0%} of all examples hold a stretch of exact zeros in input and target "
              f"({ZERO_SECONDS[0]:g}-{ZERO_SECONDS[1]:g} s, at the start one time in three)."
              if mix.get("digital_silence") else "")
+    equalised = _equalised_sentence(config)
     return f"""A complex ratio mask on a compact frequency axis. The mixture's STFT ({stft['n_fft']}-point square-root Hann window,
 {stft['hop']}-sample hop at {stft['sample_rate'] // 1000} kHz) is described per frame by {net['inputs']} features: the log power of {bands['full_bins'] + bands['erb_bands']} bands
 (each of the {bands['full_bins']} bins below {bands['full_bins'] * stft['sample_rate'] / stft['n_fft'] / 1000:.2f} kHz, then {bands['erb_bands']} ERB-spaced bands up to {stft['sample_rate'] // 2000} kHz) and the
@@ -384,7 +403,7 @@ mixture's STFT (magnitude and phase){deep_filter}, and the result is inverted by
 Training examples ({mix['speech_free']:.0%} speech-free backgrounds, {mix['clean']:.0%} clean speech that must come out as it went in, the
 rest speech over music, sung music or ambience at {snr[0]:g} to {snr[1]:+g} dB SNR, as `separation_mixture` makes
 them) are mixed on the fly from real recordings; {mix['codec']:.0%} of them are coded with a real codec through ffmpeg
-(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}{describe_speech_clips(mix.get('speech_clips', 'all'))}
+(one per batch, from {", ".join(codecs['names'])}), the target speech coded alone.{zeros}{equalised}{describe_speech_clips(mix.get('speech_clips', 'all'))}
 The loss is {w['complex']:g} x the compressed complex MSE + {w['magnitude']:g} x the compressed magnitude MSE (spectra
 scaled by the mixture's RMS, |Y|^{stft['compress']:g}) + {w['si_sdr_bels']:g} x the negative SI-SDR in bels (capped at {config['loss']['si_sdr_cap_db']:g} dB){extra_terms};
 without speech, the MSE terms alone.
@@ -406,9 +425,9 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
     spec, lay = specs[-1], layouts[-1]
 
     def batch(stage: Stage, rng: np.random.Generator):
-        pools = train_pools(stage)
-        drawn = [example(pools, stage.seconds, rng, shares) for _ in range(stage.batch)]
-        return arrays(coded(drawn, codecs, shares.codec, rng), lay)
+        pools, mix = train_pools(stage), MixShares.from_recipe(recipe.stage_mixing(stage))
+        drawn = [example(pools, stage.seconds, rng, mix) for _ in range(stage.batch)]
+        return arrays(coded(drawn, codecs, mix.codec, rng), lay)
 
     def stage_loss(stage: Stage):
         i = next(i for i, s in enumerate(recipe.stages) if s is stage)  # train_stages passes the recipe's own
@@ -443,8 +462,13 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing shares, loss weights, a network this trainer cannot use, or a teacher."""
+    """Raise on mixing shares (the recipe's or a stage's), loss weights, a network this trainer
+    cannot use, or a teacher."""
     MixShares.from_recipe(recipe.mixing)
+    for stage in recipe.stages:
+        MixShares.from_recipe(recipe.stage_mixing(stage))
+        if "speech_clips" in stage.mixing:  # the speech pools are loaded once, for every stage
+            raise RecipeError(f"recipe {recipe.path}: speech_clips is the recipe's [mixing], not a stage's")
     if recipe.teacher:
         raise RecipeError(f"recipe {recipe.path}: a [teacher] is a segmenter recipe's (this trainer has none)")
     for stage in recipe.stages:
