@@ -11,7 +11,8 @@
 With --candidate NAME=DIR ..., also ours with the separator model in DIR, one system each, and each
 one's difference from ours (the default separator) with a 95 % interval over resamplings of the
 mixtures (paired: the same mixtures for both; to choose among trained separators, on held-out
-mixtures: sep_heldout.py).
+mixtures: sep_heldout.py). With --systems and no names, only the candidates' estimates are made; a
+--score-only run that names the other systems then scores every estimate in the folder together.
 Mean overall, per background kind (music, sung music, noise) and per nominal SNR; RTF on one core
 (`taskset -c 0`, one thread) on the 40 mixtures: the comparison systems' processing (array in,
 array out; model loading apart), ours' whole separate() call (file in, file out, so slightly
@@ -86,7 +87,9 @@ def read(path: Path) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=list(SYSTEMS),
+                    help="none: only the --candidate estimates, which a later --score-only run with these "
+                         "systems scores beside the estimates an earlier run left")
     ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
                     help="also ours with the separator model in DIR, compared with the default")
     ap.add_argument("--score-only", action="store_true")
