@@ -424,14 +424,18 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
     specs, layouts = [network(recipe, i) for i in n], [band_layout(recipe, i) for i in n]
     spec, lay = specs[-1], layouts[-1]
 
+    mixes = [MixShares.from_recipe(recipe.stage_mixing(s)) for s in recipe.stages]
+
+    def index(stage: Stage) -> int:
+        return next(i for i, s in enumerate(recipe.stages) if s is stage)  # train_stages passes the recipe's own
+
     def batch(stage: Stage, rng: np.random.Generator):
-        pools, mix = train_pools(stage), MixShares.from_recipe(recipe.stage_mixing(stage))
+        pools, mix = train_pools(stage), mixes[index(stage)]
         drawn = [example(pools, stage.seconds, rng, mix) for _ in range(stage.batch)]
         return arrays(coded(drawn, codecs, mix.codec, rng), lay)
 
     def stage_loss(stage: Stage):
-        i = next(i for i, s in enumerate(recipe.stages) if s is stage)  # train_stages passes the recipe's own
-        return make_loss(loss_weights(recipe, stage), layouts[i])
+        return make_loss(loss_weights(recipe, stage), layouts[index(stage)])
 
     heldout = heldout_set(val_pools, recipe, shares)
     curve = HeldoutCurve(out / CURVE_FILE, recipe.stages, CURVE_COLUMNS, lambda model, i: evaluate(
