@@ -16,7 +16,7 @@ segmenter.training.mixing.speech_activity, against the background's mean power),
 alone ("clean") and the background alone, at -26 dBFS speech. Backgrounds: --material dev = the
 dev corpus SEP backgrounds (sep/index.json kinds); --material heldout = the training cache's
 held-out clips (load_pools(cache, validation=True, "separation", unsplit="leave_out"): no source
-too small to hold a group out, since a separator trains on those whole; separation_background);
+too small to hold a group out, since a separator trains on those whole; varied_background);
 --material songs = the held-out prompts over excerpts of songs alone, drawn from every clip of the
 sung sources that share no clip with a source that a separator in the run trains on (the recipes of
 the default separator and of each --candidate: `Recipe.trained_sources`; `unseen_songs`). Held-out sung music is otherwise one short line (the only
@@ -103,7 +103,7 @@ SNRS = (0, 5, 10)
 SPEECH_DBFS = -26.0
 LEAD, GAP, TAIL = (0.3, 1.0), (0.3, 0.8), 0.2  # seconds
 DEV_KINDS = {"music": "music", "music_vocal": "sung music", "noise": "noise"}  # sep/index.json kind -> label
-HELDOUT_KINDS = {"music": "music", "sung": "sung music", "noise": "noise"}  # separation_background kind -> label
+HELDOUT_KINDS = {"music": "music", "sung": "sung music", "noise": "noise"}  # varied_background kind -> label
 
 SYSTEMS = {
     "mixture": None,
@@ -218,10 +218,10 @@ def dev_backgrounds(corpus: Path, n_items: int) -> dict[str, list[np.ndarray]]:
 def heldout_backgrounds(cache: Path, n_items: int) -> dict[str, list[np.ndarray]]:
     """n_items backgrounds of 8-12 s per kind from the training cache's held-out clips, as the
     separator's training draws them; none from a source that training may see whole."""
-    from segmenter.training.mixing import load_pools, separation_background
+    from segmenter.training.mixing import load_pools, varied_background
     pools = load_pools(cache, True, "separation", unsplit="leave_out")
     rng = np.random.default_rng([SEED, 1])
-    return {label: [separation_background(kind, pools, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]
+    return {label: [varied_background(kind, pools, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]
             for kind, label in HELDOUT_KINDS.items()}
 
 

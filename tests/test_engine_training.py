@@ -117,6 +117,29 @@ def test_separation_mixtures_add_up_and_a_fifth_have_a_second_background() -> No
     assert 0.1 < both / 300 < 0.23
 
 
+def test_varied_backgrounds_move_a_segmenter_blocks_pitch_and_keep_its_labels() -> None:
+    """With `varied` 1, music blocks (a 440 Hz tone) are played faster or slower in about half the
+    programmes (352-550 Hz), still labelled music; at 0 nothing is drawn for it, so the programmes of
+    recipes without it are unchanged, and `unvaried` (the held-out and calibration mix) is that mix."""
+    from segmenter.training.mixing import MUSIC, Pool
+    from segmenter.training.programmes import ProgrammeMix, block
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    pools = {"music": Pool([np.sin(2 * np.pi * 440 * t).astype(np.float32)], np.ones(1))}
+    n, moved = SAMPLE_RATE, 0
+    for seed in range(40):
+        audio, labels = block("music", pools, n, np.random.default_rng(seed), ProgrammeMix(varied=1.0))
+        assert len(audio) == n and (labels == MUSIC).all()
+        peak = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)[np.argmax(np.abs(np.fft.rfft(audio)))]
+        assert 350 < peak < 552
+        moved += abs(peak - 440) > 3
+    assert 10 < moved < 30
+    plain = block("music", pools, n, np.random.default_rng(1), ProgrammeMix())[0]
+    assert np.array_equal(plain, block("music", pools, n, np.random.default_rng(1),
+                                       ProgrammeMix(varied=1.0, equalise=0.5).unvaried())[0])
+    with pytest.raises(ValueError, match="equalise applies to varied"):
+        ProgrammeMix.from_recipe({"equalise": 0.5})
+
+
 def test_a_paused_passage_is_silent_for_its_whole_pause() -> None:
     """The pause is one run of exact zeros of 1.5-4 s (at most half the passage), with speech around it."""
     from segmenter.training.mixing import Pool, paused_passage, speech_activity

@@ -364,12 +364,13 @@ class SeparationMix:
 SEPARATION_MIX = SeparationMix()
 
 
-def separation_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
-                          equalise: float = 0.0) -> np.ndarray:
-    """n samples of one background of `kind`. Half of them are played faster or slower (`SPEEDS`:
-    ambience 0.7-1.4 times, music within four semitones), and half are `coloured`: the allowed
-    packages hold few recordings of each kind, and these give new sizes, keys, tempos and colours
-    of the same sources. A share `equalise` of them are then `equalised` (no draw at 0, so that
+def varied_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
+                      equalise: float = 0.0) -> np.ndarray:
+    """n samples of one background of `kind` (every separator background; a segmenter's
+    `ProgrammeMix.varied` share). Half of them are played faster or slower (`SPEEDS`: ambience
+    0.7-1.4 times, music within four semitones), and half are `coloured`: the allowed packages hold
+    few recordings of each kind, and these give new sizes, keys, tempos and colours of the same
+    sources. A share `equalise` of them are then `equalised` (no draw at 0, so that
     the examples of recipes without it stay as they were)."""
     if rng.random() < SEPARATION_MIX.speed_changed:
         low, high = SPEEDS[kind]
@@ -388,14 +389,14 @@ def separation_mixture(pools: dict[str, Pool], seconds: float, rng: np.random.Ge
     others a long pause (`paused_passage`). Part of the ambience backgrounds are drawn from the
     steady clips alone (see `steady_pool`). Layered backgrounds are ambience under music or sung
     music, music or more ambience under ambience, as in a programme's sound bed. `equalise`: as
-    `separation_background`'s, for each layer."""
+    `varied_background`'s, for each layer."""
     m = SEPARATION_MIX
     n = int(seconds * SR)
     kind = str(rng.choice(list(m.backgrounds), p=list(m.backgrounds.values())))
-    bg = separation_background(kind, pools, n, rng, equalise)
+    bg = varied_background(kind, pools, n, rng, equalise)
     if rng.random() < m.layered:
         under = "noise" if kind in ("music", "sung") else str(rng.choice(["music", "noise"]))
-        bg = bg + set_level(separation_background(under, pools, n, rng, equalise),
+        bg = bg + set_level(varied_background(under, pools, n, rng, equalise),
                             rms_db(bg) - rng.uniform(*m.layer_below_db))
     level = rng.uniform(*m.level_dbfs)
     if rng.random() < m.speech_free:

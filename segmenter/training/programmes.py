@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,8 @@ from ..features import N_FFT
 from ..frames import FRAME_HOP, FRAME_RATE
 from ..segments import LABELS, runs
 from .codecs import code_many
-from .mixing import (SILENCE, SPEECH, SPEECH_CLIPS, SR, Pool, background, coloured, excerpt, lowpass, pink_floor,
-                     rms_db, set_level, speech_passage, telephone)
+from .mixing import (MUSIC, NOISE, SILENCE, SPEECH, SPEECH_CLIPS, SR, Pool, background, coloured, excerpt, lowpass,
+                     pink_floor, rms_db, set_level, speech_passage, telephone, varied_background)
 
 MAX_BLOCKS = 3  # per programme, each at least a second long
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
@@ -42,6 +42,13 @@ class ProgrammeMix:
     codec: float = 0.0  # share of each batch drawn from the coded bank
     digital_silence: float = 0.0  # share of programmes whose exact zeros stay exact through the channel
     speech_clips: str = "all"  # which speech clips are used: a key of `mixing.SPEECH_CLIPS`
+    varied: float = 0.0  # share of music, sung-music and noise drawn as `mixing.varied_background` varies them ...
+    equalise: float = 0.0  # ... and the share of those then `mixing.equalised`
+
+    def unvaried(self) -> "ProgrammeMix":
+        """This mix without `varied` backgrounds: held-out and calibration programmes never have them,
+        so recipes that differ only in them share one held-out set."""
+        return replace(self, varied=0.0, equalise=0.0)
 
     @classmethod
     def from_recipe(cls, overrides: dict) -> "ProgrammeMix":
@@ -52,6 +59,8 @@ class ProgrammeMix:
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
         if values.get("speech_clips", "all") not in SPEECH_CLIPS:
             raise ValueError(f"[mixing] speech_clips must be one of {sorted(SPEECH_CLIPS)}")
+        if values.get("equalise") and not values.get("varied"):
+            raise ValueError("[mixing] equalise applies to varied backgrounds: set varied too")
         if "block_weights" in values:
             missing = set(BLOCKS) ^ set(values["block_weights"])
             if missing:
@@ -66,6 +75,15 @@ class ProgrammeMix:
         return asdict(self)
 
 
+def block_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
+                     mix: ProgrammeMix) -> tuple[np.ndarray, int]:
+    """A block's background of `kind` and its label; a `mix.varied` share varied (no draw at 0, so
+    that the programmes of recipes without it stay as they were)."""
+    if mix.varied and kind != "silence" and rng.random() < mix.varied:
+        return varied_background(kind, pools, n, rng, mix.equalise), MUSIC if kind in ("music", "sung") else NOISE
+    return background(kind, pools, n, rng)
+
+
 def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
           mix: ProgrammeMix) -> tuple[np.ndarray, np.ndarray]:
     """Audio and 4-class frame labels of one block."""
@@ -77,7 +95,7 @@ def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
         if rng.random() < mix.telephone:
             speech = telephone(speech, rng)
         speech = set_level(speech, level, rms_db(speech[np.repeat(active, FRAME_HOP)]) if active.any() else None)
-        bg, bg_label = background(bg_kind, pools, n, rng)
+        bg, bg_label = block_background(bg_kind, pools, n, rng, mix)
         if bg_label != SILENCE:
             bg = set_level(bg, level - rng.uniform(*mix.snr_db))
         labels = np.where(active, SPEECH, bg_label).astype(np.int8)
@@ -86,7 +104,7 @@ def block(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator,
         audio = (set_level(excerpt(pools["noise"], n, rng), rng.uniform(-75, -58))
                  if rng.random() < 0.6 else np.zeros(n, np.float32))
         return audio, np.full(frames, SILENCE, np.int8)
-    audio, label = background(kind, pools, n, rng)
+    audio, label = block_background(kind, pools, n, rng, mix)
     return set_level(audio, level), np.full(frames, label, np.int8)
 
 

@@ -54,6 +54,7 @@ def heldout_dir(recipe: Recipe, cache: Path, val_pools: dict[str, Pool], mix: Pr
     h = recipe.heldout
     name = (f"{recipe.name}-{recipe.sha256[:12]}" + (f"-p{programmes}" if programmes is not None else "")
             + (f"-s{seed}" if seed is not None else "") + ("-clean" if clean_channel else ""))
+    mix = mix.unvaried()
     if clean_channel:
         mix = replace(mix, **CLEAN_CHANNEL)
     return write_heldout(val_pools, cache / "heldout" / name, h["programmes"] if programmes is None else programmes,
@@ -69,8 +70,9 @@ def examples(pools: dict[str, Pool], n: int, seconds: float, rng: np.random.Gene
 
 def calibrate(net: NumpyNet, pools: dict[str, Pool], n: int, seed: int, mix: ProgrammeMix,
               bank: list) -> tuple[float, np.ndarray]:
-    """Temperature and class biases fitted on n held-out 8 s programmes (a `mix.codec` share coded)."""
-    audio, labels = examples(pools, n, 8.0, np.random.default_rng([seed, 8001]), mix, bank)
+    """Temperature and class biases fitted on n held-out 8 s programmes (a `mix.codec` share coded;
+    backgrounds not varied, as the held-out programmes')."""
+    audio, labels = examples(pools, n, 8.0, np.random.default_rng([seed, 8001]), mix.unvaried(), bank)
     log_probs = np.concatenate([np.log(net.forward(log_mel(a)) + 1e-7) for a in audio])
     return fit_scaling(log_probs, np.concatenate(labels).astype(int))
 
@@ -124,6 +126,10 @@ def describe(config: dict) -> str:
              if config.get("heldout_curve") else "")
     zeros = (f"\nIn {mix['digital_silence']:.0%} of programmes, stretches of exact zeros (25 ms or more) stay exact through the channel."
              if mix.get("digital_silence") else "")
+    equalised = f", and {mix['equalise']:.0%} of those equalised by 1-3 random peaking filters" if mix.get("equalise") else ""
+    varied = (f"\n{mix['varied']:.0%} of the music, sung-music and noise backgrounds are varied as a separator's are (half "
+              f"played faster or slower, half recoloured){equalised}; held-out and calibration programmes are not."
+              if mix.get("varied") else "")
     return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
 {net['stride']} frames are stacked into one step; an input convolution with kernel {projection['kernel']} and {len(blocks)} residual convolutions
 ({width} channels, kernel {kernels}, dilations {dilations}) see {reach:.2f} s either side, and a softmax per step
@@ -134,7 +140,7 @@ with weights {bw}. Block levels {mix['block_level_db'][0]:g} to {mix['block_leve
 {mix['snr_db'][1]:g} dB over its background, {mix['telephone']:.0%} of speech passages band-limited as telephone speech.
 Each programme's channel: {mix['lowpass']:.0%} low-passed at {lowpass_khz} kHz, {mix['tilt']:.0%} given a random spectral
 tilt, {mix['level']:.0%} moved to a level of {mix['level_db'][0]:g} to {mix['level_db'][1]:g} dBFS, and {mix['codec']:.0%} of every batch drawn
-from a bank of {codecs['bank']} programmes of {codecs['seconds']:g} s (chained or cut to length) coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).{zeros}
+from a bank of {codecs['bank']} programmes of {codecs['seconds']:g} s (chained or cut to length) coded with real codecs through ffmpeg ({", ".join(codecs['names'])}).{zeros}{varied}
 Speech is labelled where it is present (pauses under {PAUSE_FRAMES * frame_seconds * 1000:g} ms bridged); singing is music.{describe_speech_clips(mix.get("speech_clips", "all"))}
 Classes weigh {", ".join(f"{c} {w:g}" for c, w in zip(config['labels'], config['class_weights']))} in the loss.{distilled(config.get("teacher"))}
 
