@@ -284,16 +284,21 @@ def pink_floor(n: int, level_db: float, rng: np.random.Generator) -> np.ndarray:
     return bank[idx] * np.float32(10 ** (level_db / 20))
 
 
+BACKGROUND_LABEL = {"music": MUSIC, "sung": MUSIC, "noise": NOISE, "steady": NOISE, "silence": SILENCE}  # singing is music
+
+
 def background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     if kind == "music":
-        return excerpt(pools["music"], n, rng), MUSIC
-    if kind == "sung":
+        audio = excerpt(pools["music"], n, rng)
+    elif kind == "sung":
         bed = excerpt(pools["music"], n, rng)
         voice = excerpt(pools["sung"], n, rng, fade=400)
-        return bed + set_level(voice, rms_db(bed) + rng.uniform(0, 10)), MUSIC
-    if kind in ("noise", "steady"):
-        return excerpt(pools[kind], n, rng), NOISE
-    return np.zeros(n, np.float32), SILENCE
+        audio = bed + set_level(voice, rms_db(bed) + rng.uniform(0, 10))
+    elif kind in ("noise", "steady"):
+        audio = excerpt(pools[kind], n, rng)
+    else:
+        audio = np.zeros(n, np.float32)
+    return audio, BACKGROUND_LABEL.get(kind, SILENCE)
 
 
 def speed_changed(x: np.ndarray, speed: Fraction) -> np.ndarray:

@@ -20,8 +20,8 @@ from ..features import N_FFT
 from ..frames import FRAME_HOP, FRAME_RATE
 from ..segments import LABELS, runs
 from .codecs import code_many
-from .mixing import (MUSIC, NOISE, SILENCE, SPEECH, SPEECH_CLIPS, SR, Pool, background, coloured, excerpt, lowpass,
-                     pink_floor, rms_db, set_level, speech_passage, telephone, varied_background)
+from .mixing import (BACKGROUND_LABEL, SILENCE, SPEECH, SPEECH_CLIPS, SR, Pool, background, coloured, excerpt,
+                     lowpass, pink_floor, rms_db, set_level, speech_passage, telephone, varied_background)
 
 MAX_BLOCKS = 3  # per programme, each at least a second long
 BLOCKS = ("speech", "speech_music", "speech_noise", "speech_sung", "music", "sung", "noise", "silence")
@@ -80,7 +80,7 @@ def block_background(kind: str, pools: dict[str, Pool], n: int, rng: np.random.G
     """A block's background of `kind` and its label; a `mix.varied` share varied (no draw at 0, so
     that the programmes of recipes without it stay as they were)."""
     if mix.varied and kind != "silence" and rng.random() < mix.varied:
-        return varied_background(kind, pools, n, rng, mix.equalise), MUSIC if kind in ("music", "sung") else NOISE
+        return varied_background(kind, pools, n, rng, mix.equalise), BACKGROUND_LABEL[kind]
     return background(kind, pools, n, rng)
 
 
