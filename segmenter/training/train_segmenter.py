@@ -16,6 +16,7 @@ import numpy as np
 
 from ..features import N_MELS, config as features_config, log_mel
 from ..frames import FRAME_RATE
+from ..models import DEFAULT_SEGMENTER
 from ..network import NetSpec, NumpyNet, conv_weights, export, tcn
 from ..scoring import load_reference, reference_files
 from ..segments import LABELS
@@ -186,7 +187,7 @@ def check_recipe(recipe: Recipe) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = recipe_parser("python -m segmenter train", __doc__, "recipes/segmenter-v7.toml")
+    ap = recipe_parser("python -m segmenter train", __doc__, f"recipes/{DEFAULT_SEGMENTER}.toml")
     ap.add_argument("--heldout-only", action="store_true",
                     help="only write the held-out programmes and print their folder")
     ap.add_argument("--clean-channel", action="store_true",

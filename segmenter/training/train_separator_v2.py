@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import cmask
 from ..cmask_net import CmaskNet, CmaskSpec, build_keras, export, grown, weights_of
+from ..models import DEFAULT_SEPARATOR
 from ..scoring import si_sdr
 from .codecs import code_many
 from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_hours, recipe_parser, recipe_sources,
@@ -482,7 +483,7 @@ def check_recipe(recipe: Recipe) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = recipe_parser("python -m segmenter train-separator", __doc__, "recipes/separator-v2.toml")
+    ap = recipe_parser("python -m segmenter train-separator", __doc__, f"recipes/{DEFAULT_SEPARATOR}.toml")
     ap.add_argument("--snapshot", type=Path, metavar="DIR",
                     help="write the --out run's last checkpoint to DIR as a model folder to measure "
                          "(benchmarks/asr_quality.py --candidate NAME=DIR), and stop: no training")
