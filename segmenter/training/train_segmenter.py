@@ -24,7 +24,7 @@ from .calibration import expected_calibration_error, fit_scaling, fold_into_outp
 from .common import (checked_recipe, describe_stages, in_one_blas_thread, recipe_hours, recipe_parser, recipe_sources,
                      save_model, seed_everything, start_from_model, train_stages, write_card)
 from .heldout_curve import CURVE_FILE, HeldoutCurve
-from .mixing import LOWPASS_HZ, PAUSE_FRAMES, Pool, describe_speech_clips
+from .mixing import LOWPASS_HZ, PAUSE_FRAMES, SEPARATION_MIX, Pool, describe_speech_clips
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
 from .recipe_pools import pools_for
@@ -128,8 +128,9 @@ def describe(config: dict) -> str:
     zeros = (f"\nIn {mix['digital_silence']:.0%} of programmes, stretches of exact zeros (25 ms or more) stay exact through the channel."
              if mix.get("digital_silence") else "")
     equalised = f", and {mix['equalise']:.0%} of those equalised by 1-3 random peaking filters" if mix.get("equalise") else ""
-    varied = (f"\n{mix['varied']:.0%} of the music, sung-music and noise backgrounds are varied as a separator's are (half "
-              f"played faster or slower, half recoloured){equalised}; held-out and calibration programmes are not."
+    varied = (f"\n{mix['varied']:.0%} of the music, sung-music and noise backgrounds are varied as a separator's are "
+              f"({SEPARATION_MIX.speed_changed:.0%} played faster or slower, {SEPARATION_MIX.recoloured:.0%} recoloured)"
+              f"{equalised}; held-out and calibration programmes are not."
               if mix.get("varied") else "")
     return f"""A dilated 1-D convolutional network over {net['input_dim']} log-mel energies every {1000 * frame_seconds:g} ms ({window_ms:g} ms windows).
 {net['stride']} frames are stacked into one step; an input convolution with kernel {projection['kernel']} and {len(blocks)} residual convolutions
