@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
-DEFAULT_SEGMENTER = "segmenter-v13"
+DEFAULT_SEGMENTER = "segmenter-v14"
 DEFAULT_SEPARATOR = "separator-v5"
 SEGMENTER_ENV = "SEGMENTER_MODEL"
 SEPARATOR_ENV = "SEPARATOR_MODEL"
