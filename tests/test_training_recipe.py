@@ -57,6 +57,8 @@ steps = 1
 batch = 2
 seconds = 2.0
 lr = 1e-4
+band_masks = 2
+band_mask_width = 4
 """
 
 
@@ -98,7 +100,8 @@ def test_a_tiny_recipe_makes_a_complete_model_folder(tmp_path: Path, example_wav
     for part in ("# tiny: a test model", "festvox_ru", "g711_mulaw", "Held-out metrics", "recipe_sha256",
                  "3 steps in all", "In 50% of programmes, stretches of exact zeros",
                  "trained on and left out of the held-out\npools", "before this calibration",
-                 "an input convolution with kernel 3 and 2 residual convolutions"):
+                 "an input convolution with kernel 3 and 2 residual convolutions",
+                 "2 masks of up to 4 mel bands in each example"):
         assert part in card
     assert [row["step"] for row in config["heldout_curve"]] == [2, 3]  # each stage's end
     assert (out / "heldout_curve.tsv").read_text().splitlines()[0].split("\t")[1] == "heldout_speech_f1_frames"
@@ -451,6 +454,38 @@ def test_a_stage_runs_exactly_its_steps() -> None:
     for bad in (100, 1250, -250):
         with pytest.raises(RecipeError, match="average_last"):
             Stage(steps=1000, batch=1, seconds=1, lr=1e-3, average_last=bad)
+
+
+def test_a_band_mask_keeps_each_masked_bands_level_and_loses_its_course_in_time() -> None:
+    from segmenter.training.spec_augment import mask_bands
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(6, 40, 64)).astype(np.float32)
+    masked = mask_bands(features, 2, 8, np.random.default_rng(1))
+    assert masked.shape == features.shape and not np.shares_memory(masked, features)
+    changed = (masked != features).any(axis=1)  # (examples, bands)
+    assert changed.any() and changed.sum(axis=1).max() <= 16
+    flat = np.ptp(masked, axis=1) == 0  # a masked band is one value over the example
+    assert (flat == changed).all()
+    np.testing.assert_allclose(masked[changed.nonzero()[0], 0, changed.nonzero()[1]],
+                               features.mean(axis=1)[changed], rtol=1e-5)
+    np.testing.assert_array_equal(mask_bands(features, 0, 8, rng), features)
+
+
+def test_band_masks_are_a_segmenter_stages_and_fit_the_features(tmp_path: Path) -> None:
+    from segmenter.training import recipe as recipes, train_segmenter, train_separator_v2
+    from segmenter.training.recipe import RecipeError
+    with pytest.raises(RecipeError, match="band_mask"):
+        recipes.Stage(steps=1, batch=1, seconds=1, lr=1e-3, band_masks=-1)
+    path = tmp_path / "wide.toml"
+    path.write_text(TINY.replace("band_mask_width = 4", "band_mask_width = 65"))
+    with pytest.raises(RecipeError, match="more than the 64 mel bands"):
+        train_segmenter.check_recipe(recipes.load(path))
+    from segmenter.models import DEFAULT_SEPARATOR
+    from segmenter.training.recipe import REPO
+    separator = REPO / "recipes" / f"{DEFAULT_SEPARATOR}.toml"
+    path.write_text(separator.read_text() + "band_masks = 1\n")  # on its last stage
+    with pytest.raises(RecipeError, match="band_masks are a segmenter stage's"):
+        train_separator_v2.check_recipe(recipes.load(path))
 
 
 def test_digital_silence_survives_the_channel_only_in_its_share() -> None:

@@ -148,6 +148,8 @@ def describe_stages(stages: Sequence[dict]) -> str:
             text += ", the network growing to " + ", ".join(f"{k} {v}" for k, v in s["network"].items())
         if s.get("mixing"):
             text += ", mixing " + ", ".join(f"{k} {v:g}" for k, v in s["mixing"].items())
+        if s.get("band_masks"):
+            text += f", {s['band_masks']} masks of up to {s['band_mask_width']} mel bands in each example"
         if s.get("average_last"):
             text += (f", ending with the mean of its weights at every {s['checkpoint_steps']}th step "
                      f"of its last {s['average_last']}")

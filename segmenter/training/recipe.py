@@ -31,7 +31,9 @@ class Stage:
     `network` grows the network from this stage on (a separator's deep filter, `df_taps`): what the
     trainer can add to the stage before's without changing what it computes at first. `mixing`
     overrides a separator's [mixing] shares in this stage, so that a stage added to a model's recipe
-    may train on other examples; the held-out examples stay the recipe's."""
+    may train on other examples; the held-out examples stay the recipe's. `band_masks` masks up to
+    `band_mask_width` adjacent mel bands that many times in each of a segmenter's training examples
+    (`spec_augment.py`)."""
     steps: int
     batch: int
     seconds: float
@@ -43,12 +45,16 @@ class Stage:
     sources: dict[str, float] = field(default_factory=dict)  # draw weights in this stage, over [sources]'
     network: dict[str, Any] = field(default_factory=dict)  # over [network]'s, from this stage on
     mixing: dict[str, Any] = field(default_factory=dict)  # a separator's mixing shares in this stage, over [mixing]'s
+    band_masks: int = 0  # a segmenter's frequency masks per example in this stage
+    band_mask_width: int = 8  # the widest of them, in mel bands
 
     def __post_init__(self) -> None:
         if any(not isinstance(w, (int, float)) or w < 0 for w in self.sources.values()):
             raise RecipeError(f"a stage's source weights must be numbers from 0 up: {self.sources}")
         if min(self.steps, self.batch, self.checkpoint_steps) < 1 or self.seconds <= 0 or self.lr <= 0:
             raise RecipeError(f"a stage needs positive steps, batch, seconds, lr and checkpoint_steps: {self}")
+        if self.band_masks < 0 or self.band_mask_width < 1:
+            raise RecipeError(f"a stage's band_masks must be 0 or more and its band_mask_width 1 or more: {self}")
         object.__setattr__(self, "checkpoint_steps", min(self.checkpoint_steps, self.steps))
         if self.steps % self.checkpoint_steps:
             raise RecipeError(f"a stage's steps ({self.steps}) must be a multiple of its checkpoint_steps "

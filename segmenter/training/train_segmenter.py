@@ -28,6 +28,7 @@ from .mixing import LOWPASS_HZ, PAUSE_FRAMES, SEPARATION_MIX, Pool, describe_spe
 from .programmes import MAX_BLOCKS, ProgrammeMix, coded_bank, draw, write_heldout
 from .recipe import Recipe, RecipeError, Stage
 from .recipe_pools import pools_for
+from .spec_augment import mask_bands
 from .teacher import Teacher
 
 
@@ -168,8 +169,8 @@ def uncalibrated(model, config: dict) -> None:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    """Raise on mixing, a [loss] table, a stage's own sources, network or mixing, a network this trainer
-    cannot use, or a teacher that is not the model the recipe pins."""
+    """Raise on mixing, a [loss] table, a stage's own sources, network or mixing, band masks wider than
+    the features, a network this trainer cannot use, or a teacher that is not the model the recipe pins."""
     ProgrammeMix.from_recipe(recipe.mixing)
     Teacher.from_recipe(recipe, LABELS)
     if recipe.loss or any(s.loss for s in recipe.stages):
@@ -181,6 +182,8 @@ def check_recipe(recipe: Recipe) -> None:
     if any(s.network for s in recipe.stages):
         raise RecipeError(f"recipe {recipe.path}: a stage's own network is a separator recipe's "
                           f"(this trainer's network is [network]'s in every stage)")
+    if any(s.band_mask_width > N_MELS for s in recipe.stages):
+        raise RecipeError(f"recipe {recipe.path}: a stage's band_mask_width is more than the {N_MELS} mel bands")
     if any(s.mixing for s in recipe.stages):
         raise RecipeError(f"recipe {recipe.path}: a stage's own mixing is a separator recipe's "
                           f"(this trainer mixes every stage as [mixing] says)")
@@ -229,7 +232,8 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: dict[str, Pool], 
         audio, labels = examples(train_pools, stage.batch, stage.seconds, rng, mix, bank)
         y = np.stack(labels).astype(np.int32)
         features = np.stack([log_mel(a) for a in audio])
-        x = features.reshape(stage.batch, -1, spec.stride * N_MELS)
+        heard = mask_bands(features, stage.band_masks, stage.band_mask_width, rng) if stage.band_masks else features
+        x = heard.reshape(stage.batch, -1, spec.stride * N_MELS)
         return x, (teacher.targets(features, y) if teacher else y), weights[y]
 
     heldout = heldout_dir(recipe, cache, val_pools, mix)

@@ -468,7 +468,7 @@ def train(recipe: Recipe, out: Path, cache: Path, train_pools: StagePools, val_p
 
 def check_recipe(recipe: Recipe) -> None:
     """Raise on mixing shares (the recipe's or a stage's), loss weights, a network this trainer
-    cannot use, or a teacher."""
+    cannot use, a teacher, or band masks."""
     MixShares.from_recipe(recipe.mixing)
     for stage in recipe.stages:
         MixShares.from_recipe(recipe.stage_mixing(stage))
@@ -476,6 +476,8 @@ def check_recipe(recipe: Recipe) -> None:
             raise RecipeError(f"recipe {recipe.path}: speech_clips is the recipe's [mixing], not a stage's")
     if recipe.teacher:
         raise RecipeError(f"recipe {recipe.path}: a [teacher] is a segmenter recipe's (this trainer has none)")
+    if any(s.band_masks for s in recipe.stages):
+        raise RecipeError(f"recipe {recipe.path}: band_masks are a segmenter stage's (this trainer's input is audio)")
     for stage in recipe.stages:
         loss_weights(recipe, stage)
     check_growth(recipe)
