@@ -42,11 +42,12 @@ def paired_bootstrap(stat: Callable[[np.ndarray], float], units: int, rounds: in
     return float(stat(np.arange(units))), float(lo), float(hi)
 
 
-def candidate_dir(spec: str) -> tuple[str, Path]:
-    """`NAME=DIR` (a --candidate value) -> (NAME, DIR), DIR a separator model folder."""
+def candidate_dir(spec: str, kind: str = "separator") -> tuple[str, Path]:
+    """`NAME=DIR` (a --candidate or --gate value) -> (NAME, DIR), DIR a `kind` model folder."""
     name, sep, model_dir = spec.partition("=")
     if not sep or not name or not Path(model_dir, "config.json").exists():
-        raise SystemExit(f"--candidate takes NAME=DIR, DIR a separator model folder, not {spec!r}")
+        option = "--candidate" if kind == "separator" else "--gate"
+        raise SystemExit(f"{option} takes NAME=DIR, DIR a {kind} model folder, not {spec!r}")
     return name, Path(model_dir).resolve()
 
 

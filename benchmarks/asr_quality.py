@@ -22,8 +22,8 @@ sung sources that share no clip with a source that a separator in the run trains
 the default separator and of each --candidate: `Recipe.trained_sources`; `unseen_songs`). Held-out sung music is otherwise one short line (the only
 sung source with groups to hold out); the segmenter whose TimeFrames gate the ASR track may have
 trained on these songs, the same for every separator compared; --material packages = the held-out
-prompts over excerpts of every clip of the sources that each --candidate's recipe holds out whole
-(`[heldout] sources`, `held_out_packages`), per kind: backgrounds unlike any those candidates hear,
+prompts over excerpts of every clip of the sources that each --candidate's recipe (and each
+--packages-of recipe) holds out whole (`[heldout] sources`, `held_out_packages`), per kind: backgrounds unlike any those candidates hear,
 which the default separator may hear (the difference is what hearing them is worth).
 
 Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at a time, one per core):
@@ -41,7 +41,9 @@ as below (to choose the defaults: on held-out material; dev is the reported set)
 With --candidate NAME=DIR ..., the ASR track with the separator model in DIR, one system each (to
 choose among trained separators in one run: on held-out material), and each one's difference from the
 default ASR track with a 95 % interval (`paired_interval`: the passages resampled, the same for both).
-With --systems and no names, only the --candidate and --grid tracks are made; a --score-only run that
+With --gate NAME=DIR ..., the ASR track gated by the segmenter model in DIR, one system each, and each
+one's difference from the default ASR track as above (a segmenter candidate as the gate).
+With --systems and no names, only the --candidate, --gate and --grid tracks are made; a --score-only run that
 names the other systems then scores every track in the folder together. The items are seeded and every
 system and pocketsphinx are deterministic, so a track an earlier run made for the same items is the
 track this run would make.
@@ -265,11 +267,11 @@ def song_backgrounds(cache: Path, n_items: int, songs: list[str]) -> dict[str, l
     return {"sung music": [excerpt(pool, int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]}
 
 
-def held_out_packages(candidates: list[Path]) -> dict[str, float]:
-    """The sources that the recipe of every one of `candidates` (model folders) holds out whole
-    (`[heldout] sources`), at their draw weights. The default separator may hear them: how much that
-    flatters it is what this material measures."""
-    held = [model_recipe(folder).heldout_sources for folder in candidates]
+def held_out_packages(recipes: list[Recipe]) -> dict[str, float]:
+    """The sources that every one of `recipes` holds out whole (`[heldout] sources`), at their draw
+    weights. The default separator may hear them: how much that flatters it is what this material
+    measures."""
+    held = [r.heldout_sources for r in recipes]
     common = set.intersection(*map(set, held)) if held else set()
     return {i: held[0][i] for i in sorted(common)}
 
@@ -279,7 +281,8 @@ def package_backgrounds(cache: Path, n_items: int, sources: dict[str, float]) ->
     each a background alone, as the dev corpus's are."""
     from segmenter.training.mixing import excerpt, load_pools
     if not sources:
-        raise SystemExit("no --candidate's recipe holds a source out whole ([heldout] sources): no unseen packages")
+        raise SystemExit("no --candidate's or --packages-of recipe holds a source out whole ([heldout] sources): "
+                         "no unseen packages")
     pools = load_pools(cache, True, sources, held_whole=set(sources))
     rng = np.random.default_rng([SEED, 4])
     return {label: [excerpt(pools[kind], int(rng.uniform(8, 12) * SR), rng) for _ in range(n_items)]
@@ -361,6 +364,14 @@ def add_candidate_system(name: str, model_dir: Path) -> str:
     system = f"ours-speech-only@{name}"
     SYSTEMS[system] = (MAIN_PY, "sep_ours.py", "--speech-only", "--model", str(model_dir))
     LABELS[system] = f"ours, separate=true&speechOnly=true, separator {name}"
+    return system
+
+
+def add_gate_system(name: str, model_dir: Path) -> str:
+    """The name of a new system: the ASR track, with its defaults, gated by the segmenter in `model_dir`."""
+    system = f"ours-speech-only@gate-{name}"
+    SYSTEMS[system] = (MAIN_PY, "sep_ours.py", "--speech-only", "--segmenter", str(model_dir))
+    LABELS[system] = f"ours, separate=true&speechOnly=true, segmenter {name} as the gate"
     return system
 
 
@@ -446,7 +457,7 @@ def paired_interval(items: list[dict], a: dict, b: dict, condition: str) -> tupl
 
 
 def candidate_table(results: dict, items: list[dict], work: Path) -> list[str]:
-    """Each other ASR track (a candidate separator's, a grid setting's) against the default one: WER
+    """Each other ASR track (a candidate separator's or gate's, a grid setting's) against the default one: WER
     differences with their intervals."""
     if "scores" not in results.get("ours-speech-only", {}):
         return ["Candidates: not compared (the default ASR track, ours-speech-only, is not in the run)."]
@@ -520,6 +531,11 @@ def main() -> None:
                     help="also the ASR track with each attenuation limit (dB) and mix-back share, e.g. 12:0.25")
     ap.add_argument("--candidate", nargs="+", default=[], metavar="NAME=DIR",
                     help="also the ASR track from each separator model folder, e.g. v6=pretrained/separator-v6")
+    ap.add_argument("--gate", nargs="+", default=[], metavar="NAME=DIR",
+                    help="also the ASR track gated by each segmenter model folder, e.g. v13=pretrained/segmenter-v13")
+    ap.add_argument("--packages-of", nargs="+", type=Path, default=[], metavar="RECIPE",
+                    help="--material packages: the sources these recipes hold out whole, with the --candidate "
+                         "models' (for --gate runs: a separator recipe, e.g. recipes/separator-v14.toml)")
     ap.add_argument("--score-only", action="store_true", help="rescore the saved recognition results")
     ap.add_argument("--cores", nargs="+", default=[CPU], metavar="CPU",
                     help="cores to run systems on, one system per core at a time (default: BENCH_CPU's, %(default)s)")
@@ -541,8 +557,10 @@ def main() -> None:
     items_dir = work / "items"
     suffix = ("_grid" if args.grid else "") + ("" if args.material == "dev" else f"_{args.material}")
     candidates = [candidate_dir(c) for c in args.candidate]
+    gates = [candidate_dir(g, "segmenter") for g in args.gate]
     systems = list(dict.fromkeys(args.systems + [add_grid_system(g) for g in args.grid]
-                                 + [add_candidate_system(*c) for c in candidates]))
+                                 + [add_candidate_system(*c) for c in candidates]
+                                 + [add_gate_system(*g) for g in gates]))
     if args.score_only:
         items = json.loads((work / "items.json").read_text())
     else:
@@ -553,7 +571,9 @@ def main() -> None:
         elif args.material == "heldout":
             bgs = heldout_backgrounds(args.train_cache, args.items)
         elif args.material == "packages":
-            held = held_out_packages([model_dir for _, model_dir in candidates])
+            from segmenter.training.recipe import load as load_recipe
+            held = held_out_packages([model_recipe(model_dir) for _, model_dir in candidates]
+                                     + [load_recipe(r) for r in args.packages_of])
             print(f"sources held out whole: {', '.join(held)}", file=sys.stderr)
             bgs = package_backgrounds(args.train_cache, args.items, held)
         else:
@@ -588,7 +608,7 @@ def main() -> None:
              f"({sum(it['seconds'] for it in items if it['condition'] == 'background') / 60:.1f} min). "
              "pocketsphinx 5.1.1 en-us; WER pooled over items.", "", *table(results, items), "",
              *targets(results), *(["", *grid_table(results)] if args.grid else []),
-             *(["", *candidate_table(results, items, work)] if candidates or args.grid else [])]
+             *(["", *candidate_table(results, items, work)] if candidates or gates or args.grid else [])]
     md = "\n".join(lines) + "\n"
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)

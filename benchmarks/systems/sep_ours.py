@@ -4,7 +4,7 @@ its default.
 With --speech-only, as the app's separate=true&speechOnly=true (segment_and_separate): the ASR
 track, with the engine's default attenuation limit and mix-back unless --attenuation-limit /
 --mix-back say otherwise, and the segmenter's segmentation of the mixture (default smoothing)
-silencing what it calls non-speech."""
+silencing what it calls non-speech (--segmenter DIR: another segmenter model's)."""
 import sys
 import time
 from pathlib import Path
@@ -19,6 +19,8 @@ def main():
 
     def options(ap):
         ap.add_argument("--model", default=None, help="separator model folder (default: the engine's)")
+        ap.add_argument("--segmenter", default=None,
+                        help="with --speech-only: the segmenter model folder of the gate (default: the engine's)")
         for name in AsrTrack.names():
             ap.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(AsrTrack(), name),
                             help=f"With --speech-only. {HELP[name]}")
@@ -28,7 +30,7 @@ def main():
     asr = AsrTrack(**{n: getattr(args, n) for n in AsrTrack.names()}).validate()
     t0 = time.perf_counter()
     sep = Separator.load(args.model)
-    segmenter = Segmenter.load() if args.speech_only else None
+    segmenter = Segmenter.load(args.segmenter) if args.speech_only else None
     load = time.perf_counter() - t0
 
     def separate(mix, item, out_wav):
