@@ -22,9 +22,10 @@ sung sources that share no clip with a source that a separator in the run trains
 the default separator and of each --candidate: `Recipe.trained_sources`; `unseen_songs`). Held-out sung music is otherwise one short line (the only
 sung source with groups to hold out); the segmenter whose TimeFrames gate the ASR track may have
 trained on these songs, the same for every separator compared; --material packages = the held-out
-prompts over excerpts of every clip of the sources that each --candidate's recipe (and each
---packages-of recipe) holds out whole (`[heldout] sources`, `held_out_packages`), per kind: backgrounds unlike any those candidates hear,
-which the default separator may hear (the difference is what hearing them is worth).
+prompts over excerpts of every clip of the sources that each --candidate's recipe and each
+--packages-of recipe hold out whole (`[heldout] sources`, `held_out_packages`), per kind: backgrounds
+unlike any those candidates hear, which the default separator may hear (the difference is what
+hearing them is worth).
 
 Systems, in one run, each on every item, pinned to one core (--cores 0 1: two at a time, one per core):
   mixture          : the untouched mixture
@@ -534,8 +535,8 @@ def main() -> None:
     ap.add_argument("--gate", nargs="+", default=[], metavar="NAME=DIR",
                     help="also the ASR track gated by each segmenter model folder, e.g. v13=pretrained/segmenter-v13")
     ap.add_argument("--packages-of", nargs="+", type=Path, default=[], metavar="RECIPE",
-                    help="--material packages: the sources these recipes hold out whole, with the --candidate "
-                         "models' (for --gate runs: a separator recipe, e.g. recipes/separator-v14.toml)")
+                    help="--material packages: the sources that these recipes and every --candidate's hold out "
+                         "whole (for --gate runs: a separator recipe, e.g. recipes/separator-v14.toml)")
     ap.add_argument("--score-only", action="store_true", help="rescore the saved recognition results")
     ap.add_argument("--cores", nargs="+", default=[CPU], metavar="CPU",
                     help="cores to run systems on, one system per core at a time (default: BENCH_CPU's, %(default)s)")
